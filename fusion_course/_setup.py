@@ -1,0 +1,40 @@
+"""Seeding, thread count and plot defaults shared by notebooks, the CLI and the tests."""
+from __future__ import annotations
+
+import os
+import random
+
+
+def seed_everything(seed: int, threads: int | None = None) -> str:
+    """Seed Python, NumPy and torch; fix torch's CPU thread count. Returns 'cpu' or 'cuda'."""
+    import numpy as np
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+        # Inter-op threads can only be set once per process; ignore the second attempt.
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_plot_defaults() -> None:
+    """Small, readable figures: stored notebook images stay light so the repository stays small."""
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "figure.dpi": 72,
+        "savefig.dpi": 72,
+        "figure.figsize": (6.0, 3.2),
+        "image.cmap": "viridis",
+        "axes.grid": False,
+        "font.size": 9,
+    })

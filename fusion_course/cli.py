@@ -1,0 +1,67 @@
+"""The ``fusion-course`` command (also ``python -m fusion_course``).
+
+Each subcommand lives in ``fusion_course/commands/<name>.py`` and exposes ``main(argv) -> int``; it
+is imported only when used, so ``fusion-course --help`` answers instantly.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import UsageError
+
+# name -> (module, one-line description). The order is the order of `fusion-course --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lab": ("fusion_course.commands.lab", "open the course in JupyterLab at notebooks/00_start_here.ipynb"),
+    "train": ("fusion_course.commands.train", "train a model of the course on an offline dataset (or CIFAR-10)"),
+    "grade": ("fusion_course.commands.grade", "grade a folder of submitted exercise notebooks"),
+    "build-exercises": ("fusion_course.commands.build_exercises", "write exercises/ from solutions/ (or --check for drift)"),
+    "bench": ("fusion_course.commands.bench", "benchmark fusion operators and models (params, multiply-adds, latency)"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        f"usage: fusion-course <command> [options]     (fusion_course {__version__})",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()),
+        "",
+        "Run `fusion-course <command> --help` for a command's options.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print(usage(), file=sys.stderr)
+        print("\nerror: no command given; choose one of: " + ", ".join(COMMANDS), file=sys.stderr)
+        return 2
+    if args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"fusion_course {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        print(usage(), file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except UsageError as exc:
+        print(f"fusion-course {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nfusion-course {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
