@@ -29,18 +29,15 @@ def _pyproject_names() -> set[str]:
 
 def _environment_names() -> set[str]:
     text = (ROOT / "environment.yml").read_text()
-    names, in_pip = set(), False
+    names = set()
     for line in text.split("dependencies:", 1)[1].splitlines():
         stripped = line.split("#", 1)[0].rstrip()
         if not stripped.strip():
             continue
         if stripped.strip() == "- pip:":
-            in_pip = True
             continue
         m = re.match(r"^(\s*)- (.+)$", stripped)
         if not m:
-            if not line.startswith(" "):
-                in_pip = False
             continue
         item = m.group(2).strip()
         if item.startswith("-e ") or item.startswith("."):
