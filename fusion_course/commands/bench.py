@@ -1,0 +1,231 @@
+"""`fusion-course bench`: measure the cost of the course's building blocks.
+
+    fusion-course bench fusion [--batch 16 --channels 64 --size 32 --inputs 3 --repeats 30 --threads N]
+
+``bench fusion`` builds every registered fusion operator (and the variants that matter: each weighting
+mode of the weighted sum, the normalised gates, ...) for ``inputs`` maps of shape
+``(batch, channels, size, size)`` on the CPU and prints one table: parameters, multiply-adds
+(torch's flop counter, FLOPs / 2; element-wise work is not counted), and the median forward and
+forward + backward times, each also as a ratio to a plain ``a + b + c``. Two reference rows show
+the textbook ways of writing a learned weighted sum (``w0*a + w1*b + w2*c`` and ``torch.stack``)
+that the course's fused ``WeightedSumFusion`` replaces. All operators are measured
+side by side in one run: each repeat times every operator once, in a fresh random order, so load
+that drifts during the run hits all of them alike, and each ratio is the median of per-repeat ratios.
+
+Adding a target (e.g. ``bench models``): add an entry to ``BENCH_TARGETS`` below, either a
+``BenchTarget`` or the dotted name of a module that defines ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; it is imported only when that target is asked for.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class BenchTarget:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------- bench fusion
+
+def fusion_cases(channels: int, n_inputs: int) -> list[tuple[str, Callable[[], Any]]]:
+    """(label, builder) for every operator in the table; labels start with the registry name."""
+    from ..fusion import create_fusion
+
+    cin = [channels] * n_inputs
+
+    def make(name: str, **options: Any) -> Callable[[], Any]:
+        return lambda: create_fusion(name, cin, channels, **options)
+
+    return [
+        ("sum", make("sum")),
+        ("concat", make("concat")),
+        ("weighted (fixed)", make("weighted", mode="fixed", weights=[0.5, 0.3, 0.2][:n_inputs] if n_inputs <= 3 else None)),
+        ("weighted (learned)", make("weighted", mode="learned")),
+        ("weighted (softmax)", make("weighted", mode="softmax")),
+        ("weighted (fast)", make("weighted", mode="fast")),
+        ("weighted (fast, per channel)", make("weighted", mode="fast", per_channel=True)),
+        ("formula (sigmoid)", make("formula", activation="sigmoid")),
+        ("gated", make("gated")),
+        ("gated (normalised)", make("gated", normalize=True)),
+        ("attention", make("attention")),
+        ("aff", make("aff")),
+        ("iaff", make("iaff")),
+        ("block (concat)", make("block")),
+    ]
+
+
+class _PlainSum:
+    """The baseline: ``a + b + c`` written out, no module, no checks."""
+
+    def __call__(self, maps: list) -> Any:
+        out = maps[0]
+        for m in maps[1:]:
+            out = out + m
+        return out
+
+
+def _reference_rows(n_inputs: int) -> list[tuple[str, Any]]:
+    """Two textbook ways to write a learned weighted sum, to show what fusing the multiply-adds buys."""
+    import torch
+
+    class NaiveWeighted(torch.nn.Module):
+        """``w0*a + w1*b + w2*c``: a temporary tensor per product and per partial sum."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(n_inputs))
+
+        def forward(self, maps: list) -> Any:
+            return sum(w * m for w, m in zip(self.weight, maps))
+
+    class StackedWeighted(NaiveWeighted):
+        """``(stack(maps) * w).sum(0)``: copies every map into one big tensor first."""
+
+        def forward(self, maps: list) -> Any:
+            return (torch.stack(maps) * self.weight.view(-1, 1, 1, 1, 1)).sum(0)   # (n, B, C, H, W) -> (B, C, H, W)
+
+    return [("ref: w0*a + w1*b + w2*c", NaiveWeighted()), ("ref: stack(maps) * w, sum", StackedWeighted())]
+
+
+def add_fusion_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch", type=int, default=16, help="batch size B (default 16)")
+    p.add_argument("--channels", type=int, default=64, help="channels C of every input and of the output (default 64)")
+    p.add_argument("--size", type=int, default=32, help="height = width of every input (default 32)")
+    p.add_argument("--inputs", type=int, default=3, help="number of input maps (default 3)")
+    p.add_argument("--repeats", type=int, default=30, help="timed repeats per operator (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per operator first (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's current setting)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+
+
+def run_fusion(args: argparse.Namespace) -> int:
+    import random
+    import statistics
+
+    import torch
+
+    from ..fusion import available_fusions
+    from ..profiling import count_macs, count_params, summarize_times, time_call
+
+    for name in ("batch", "channels", "size", "inputs", "repeats"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1; got {getattr(args, name)}")
+    if args.inputs < 2:
+        raise UsageError("--inputs must be >= 2: fusion needs at least two maps")
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0; got {args.warmup}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(args.seed)
+    shape = (args.batch, args.channels, args.size, args.size)
+    maps = [torch.randn(shape, requires_grad=True) for _ in range(args.inputs)]
+    ops: list[tuple[str, Any]] = [("a + b + c (plain)", _PlainSum())]
+    ops += _reference_rows(args.inputs)
+    ops += [(label, build()) for label, build in fusion_cases(args.channels, args.inputs)]
+    missing = set(available_fusions()) - {label.split()[0] for label, _ in ops}
+    assert not missing, f"bench fusion lacks a case for {sorted(missing)}"
+
+    def reset_grads(op: Any) -> None:
+        for t in maps:
+            t.grad = None
+        if isinstance(op, torch.nn.Module):
+            op.zero_grad(set_to_none=True)
+
+    for _, op in ops:
+        for _ in range(args.warmup):
+            time_call(op, maps)
+            reset_grads(op)
+            time_call(op, maps, backward=True)
+
+    fwd = {label: [] for label, _ in ops}
+    both = {label: [] for label, _ in ops}
+    rng = random.Random(args.seed)
+    for _ in range(args.repeats):
+        # A fresh random order each repeat: no operator always runs first, or always right after the
+        # one that trashes the caches, so order effects average out like load drift does.
+        order = rng.sample(ops, len(ops))
+        for label, op in order:
+            fwd[label].append(time_call(op, maps))
+            reset_grads(op)
+            both[label].append(time_call(op, maps, backward=True))
+
+    base = ops[0][0]
+
+    def ratio(times: dict[str, list[float]], label: str) -> float:
+        return statistics.median(t / b for t, b in zip(times[label], times[base]))
+
+    print(f"bench fusion: {args.inputs} inputs of {shape} on the CPU, {torch.get_num_threads()} threads, "
+          f"{args.repeats} repeats (interleaved), torch {torch.__version__}")
+    print("MACs: multiply-adds from torch's flop counter (FLOPs / 2); element-wise work is not counted.")
+    header = f"{'operator':<30} {'params':>8} {'MACs':>12} {'fwd ms':>8} {'fwd ×':>7} {'fwd+bwd ms':>10} {'f+b ×':>7}"
+    print(header)
+    print("-" * len(header))
+    for label, op in ops:
+        params = count_params(op) if isinstance(op, torch.nn.Module) else 0
+        macs = count_macs(op, [m.detach() for m in maps])
+        f, b = summarize_times(fwd[label])["median_ms"], summarize_times(both[label])["median_ms"]
+        print(f"{label:<30} {params:>8,} {macs:>12,} {f:>8.2f} {ratio(fwd, label):>7.2f} {b:>10.2f} {ratio(both, label):>7.2f}")
+    print("× = median over repeats of (operator time / plain-sum time) in the same repeat.")
+    return 0
+
+
+# ---------------------------------------------------------------- targets and entry point
+
+# name -> BenchTarget, or the dotted name of a module with HELP, add_arguments(parser), run(args).
+BENCH_TARGETS: dict[str, Union[BenchTarget, str]] = {
+    "fusion": BenchTarget(
+        help="params, multiply-adds and CPU latency of every fusion operator relative to a plain sum",
+        add_arguments=add_fusion_arguments,
+        run=run_fusion,
+    ),
+}
+
+
+def _resolve(name: str) -> BenchTarget:
+    target = BENCH_TARGETS[name]
+    if isinstance(target, str):
+        module = importlib.import_module(target)
+        target = BenchTarget(help=module.HELP, add_arguments=module.add_arguments, run=module.run)
+    return target
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:   # argparse would exit; the CLI turns UsageError into exit 2
+        raise UsageError(f"{message}\n{self.format_usage().strip()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fusion-course bench", description="Benchmark parts of the course on this machine.")
+    sub = parser.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    for name in BENCH_TARGETS:
+        target = BENCH_TARGETS[name]
+        help_text = target.help if isinstance(target, BenchTarget) else f"see {target}"
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if isinstance(target, BenchTarget):
+            target.add_arguments(p)
+        else:
+            _resolve(name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    if not argv:
+        raise UsageError(f"name what to benchmark: one of {', '.join(BENCH_TARGETS)} "
+                         f"(e.g. `fusion-course bench fusion`)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # --help
+        return int(exc.code or 0)
+    return _resolve(args.target).run(args)

@@ -1,0 +1,47 @@
+"""Fusion operators: every way the course combines feature maps, one concept per file.
+
+All list-in modules share one calling convention: ``cls(in_channels: Sequence[int], out_channels: int,
+*, options)`` and ``forward([F_1, …, F_n]) -> (B, out_channels, H, W)`` at the first map's size
+(maps of other sizes are resized, maps with other channel counts get a 1×1 projection).
+
+=====================  ==========================================================  ==============
+module                 equation                                                    source
+=====================  ==========================================================  ==============
+SumFusion              ``Σ F_i``                                                    ResNet, FPN
+ConcatFusion           ``conv1×1([F_1 ‖ … ‖ F_n])``                                 U-Net, newsletter
+WeightedSumFusion      ``Σ w_i F_i``; w fixed/learned/softmax/fast-normalised       arXiv:1911.09070
+FormulaFusion          ``σ(Σ w_i F_i)``                                             the F3Net article
+GatedFusion            ``Σ σ(a_iᵀ GAP(F_i)) F_i`` (optionally normalised)            TensorFlow article
+ChannelAttentionFusion ``Σ softmax_i(MLP(GAP(Σ F)))_i ⊙ F_i``                       arXiv:1903.06586
+AFF / IAFF             ``M ⊙ X + (1 − M) ⊙ Y``, M = MS-CAM                          arXiv:2009.14082
+FeatureFusionBlock     parallel convs → align → concat/sum → conv → act             newsletter
+FPN                    top-down pyramid, OrderedDict in/out                         arXiv:1612.03144
+CFM                    F3Net's cross feature module, (low, high) -> (h4, v4)       arXiv:1911.11445
+=====================  ==========================================================  ==============
+
+Example:
+    >>> import torch
+    >>> from fusion_course.fusion import create_fusion, available_fusions
+    >>> maps = [torch.randn(2, 16, 32, 32), torch.randn(2, 32, 16, 16), torch.randn(2, 64, 8, 8)]
+    >>> {name: tuple(create_fusion(name, [16, 32, 64], 32)(maps).shape) for name in available_fusions()}["attention"]
+    (2, 32, 32, 32)
+"""
+from .aff import AFF, IAFF, MSCAM
+from .align import Align, align_features, resize, target_size
+from .attention import ChannelAttentionFusion
+from .block import FeatureFusionBlock
+from .cfm import CFM
+from .concat import ConcatFusion
+from .factory import FUSIONS, available_fusions, create_fusion
+from .formula import FormulaFusion, make_activation
+from .fpn import FPN
+from .gated import GatedFusion, sample_weighted_sum
+from .sum import SumFusion, sum_maps
+from .weighted import WeightedSumFusion, normalize_weights, weighted_sum
+
+__all__ = [
+    "AFF", "IAFF", "MSCAM", "Align", "align_features", "resize", "target_size", "ChannelAttentionFusion",
+    "FeatureFusionBlock", "CFM", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
+    "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SumFusion", "sum_maps",
+    "WeightedSumFusion", "normalize_weights", "weighted_sum",
+]
