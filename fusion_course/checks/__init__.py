@@ -4,6 +4,12 @@ Each lesson's checks live in ``fusion_course/checks/lessonNN.py`` as ``CHECKS = 
 A check function takes the learner's answer (a function, a module, a tensor...), never notebook
 globals; it raises ``AssertionError`` with a message that teaches (what was expected, what came back,
 a hint) and returns a short description of what it verified, which ``check`` prints on success.
+Shared helpers for writing checks (teaching messages, seeded inputs, in-place mutation guards) are in
+``fusion_course.checks._tools``.
+
+A teacher can add checks for a lesson of their own without touching the package: put ``lessonNN.py``
+files in a folder and name it in the ``FUSION_COURSE_EXTRA_CHECKS`` environment variable (several
+folders separated by ``os.pathsep``); they are used for lessons the package has no module for.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-__all__ = ["check", "available_checks"]
+__all__ = ["check", "available_checks", "EXTRA_CHECKS_ENV"]
 
 
 # Extra folders of lessonNN.py check modules (os.pathsep-separated), searched when the package has
