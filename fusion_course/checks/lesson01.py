@@ -1,0 +1,152 @@
+"""Checks for the exercises of lesson 01 (the fusion formula ``σ(w_1 F_1 + … + w_n F_n)``).
+
+* 1.1 ``fuse(maps, weights, activation)``: the formula for any number of maps and any σ;
+* 1.2 ``normalize(raw, how)``: softmax and fast normalisation (EfficientDet, arXiv:1911.09070) over the inputs;
+* 1.3 ``concat_channels(maps)``: concatenation along the channel axis;
+* 1.4 ``concat_shape(shapes)``: predict the shape of that concatenation without running it.
+
+Every check tries several inputs (batch 1, odd and non-square sizes, 1 to 4 maps), compares with a
+reference computed here, and says what differs, never the answer.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from ._tools import EDGE_SHAPES, assert_close, assert_finite, describe, fail, maps, randn, require, run_answer, unchanged
+
+__all__ = ["CHECKS"]
+
+
+_SIGMA: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "identity": lambda z: z,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+}
+
+
+def check_fuse(fn: Callable[..., Any]) -> str:
+    """1.1: ``fn(maps, weights, activation)`` must return ``σ(Σ_i w_i maps[i])``."""
+    ex = "1.1"
+    cases = [(1, (2, 3, 4, 4)), (2, EDGE_SHAPES[0]), (3, EDGE_SHAPES[1]), (4, EDGE_SHAPES[2])]
+    for k, (n, shape) in enumerate(cases):
+        feats = maps([shape] * n, seed=10 * k)
+        weights = [round(0.7 - 0.55 * i, 2) for i in range(n)]   # includes negative weights from n = 3 on
+        z = sum(w * f for w, f in zip(weights, feats))
+        for act, sigma in _SIGMA.items():
+            with unchanged(ex, feats, hint="compute w_i * F_i as new tensors; do not scale the input maps in place"):
+                out = run_answer(ex, fn, feats, list(weights), act, what="fuse",
+                           hint="loop over all the maps: the formula must work for any number n of maps")
+            if torch.is_tensor(out) and out.shape == z.shape and act != "identity" and torch.allclose(out, z, atol=1e-5):
+                fail(ex, f"σ = {act} applied to the weighted sum", "the weighted sum itself (no activation)",
+                     "apply the activation named by `activation` to the sum, as the last step")
+            assert_close(ex, out, sigma(z), f"output for {n} map(s) of shape {shape} with σ = {act}",
+                         hint="out = σ(w_1·F_1 + … + w_n·F_n): every map times its own weight, summed, then σ; "
+                              "it must work for any number of maps")
+    # Weights given as a tensor must work too (learned weights are tensors).
+    feats = maps([EDGE_SHAPES[0]] * 3, seed=7)
+    w = torch.tensor([0.2, 0.3, 0.5])
+    out = run_answer(ex, fn, feats, w, "sigmoid", what="fuse", hint="index the weights, w[i], rather than assuming a list")
+    assert_close(ex, out, torch.sigmoid(0.2 * feats[0] + 0.3 * feats[1] + 0.5 * feats[2]),
+                 "output with weights given as a tensor", hint="index the weights, w[i], rather than assuming a list")
+    return "σ(Σ w_i F_i) for 1 to 4 maps, 4 activations, negative weights, batch 1 and odd sizes; inputs untouched"
+
+
+def _normalize_reference(raw: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "softmax":
+        return torch.softmax(raw, dim=0)
+    w = torch.relu(raw)
+    return w / (1e-4 + w.sum(dim=0))
+
+
+def check_normalize(fn: Callable[..., Any]) -> str:
+    """1.2: ``fn(raw, how)`` with ``how`` in {"softmax", "fast"}: normalise over axis 0 (the inputs)."""
+    ex = "1.2"
+    cases = [
+        torch.tensor([0.5, 0.3, 0.2]),
+        torch.tensor([2.0, 1.0, -1.5]),                    # a negative weight
+        torch.tensor([3.0]),                               # one input
+        torch.tensor([1000.0, 999.0, 990.0]),              # large logits: a naive exp overflows
+        randn(4, 5, seed=3),                               # per-channel: (n inputs, C channels)
+        randn(2, 3, seed=4).abs() + 0.1,                   # (n, C) with n < C: the axis matters
+    ]
+    for how in ("softmax", "fast"):
+        for raw in cases:
+            raw = raw.clone()
+            with unchanged(ex, raw, hint="use torch.relu(w) / torch.softmax(...), which return new tensors, not relu_() or in-place edits"):
+                out = run_answer(ex, fn, raw, how, what="normalize", hint="normalise over dim=0, the inputs")
+            expected = _normalize_reference(raw, how)
+            what = f"{how} weights for raw shape {tuple(raw.shape)}"
+            if torch.is_tensor(out) and out.shape == raw.shape and torch.allclose(out.double(), raw.double()):
+                fail(ex, f"{how}-normalised weights", "the raw weights unchanged",
+                     "the effective weights must sum to 1 over the inputs")
+            assert_finite(ex, out, f"the {what}",
+                          hint="exp(1000) overflows to inf; subtract the largest weight first, or use torch.softmax")
+            if raw.ndim == 2 and torch.is_tensor(out) and out.shape == raw.shape:
+                sums = out.sum(dim=0)
+                require(ex, torch.allclose(sums, expected.sum(dim=0), atol=1e-3),
+                        f"each column (one channel) of the {what} to sum to 1 over the inputs (axis 0)",
+                        f"column sums {[round(v, 3) for v in sums.tolist()]}",
+                        "normalise along dim=0, the inputs, not along the channels")
+            assert_close(ex, out, expected, what,
+                         hint="softmax: exp(w_i)/Σ_j exp(w_j); fast: relu(w_i)/(ε + Σ_j relu(w_j)) with ε = 1e-4",
+                         atol=1e-5, rtol=1e-4)
+    return "softmax and fast normalisation over the inputs: (n,) and (n, C) weights, negatives, large logits; input untouched"
+
+
+def check_concat(fn: Callable[..., Any]) -> str:
+    """1.3: ``fn(maps)`` must concatenate ``(B, C_i, H, W)`` maps along the channel axis."""
+    ex = "1.3"
+    cases = [
+        [(2, 2, 4, 4), (2, 2, 4, 4)],               # equal sizes everywhere: only the values tell the axes apart
+        [(1, 3, 5, 7), (1, 2, 5, 7)],
+        [(2, 4, 6, 6), (2, 4, 6, 6), (2, 1, 6, 6)],
+        [(3, 2, 3, 2), (3, 5, 3, 2)],
+    ]
+    for k, shapes in enumerate(cases):
+        feats = maps(shapes, seed=20 + k)
+        with unchanged(ex, feats):
+            out = run_answer(ex, fn, feats, what="concat_channels",
+                       hint="maps with different channel counts can only be joined along the channel axis, 1")
+        expected = torch.cat(feats, dim=1)
+        if torch.is_tensor(out) and out.ndim == 5:
+            fail(ex, f"a 4-D tensor of shape {tuple(expected.shape)}", f"a 5-D tensor {tuple(out.shape)}",
+                 "torch.stack adds a new axis; concatenation joins along an existing one")
+        assert_close(ex, out, expected, f"concatenation of maps with shapes {shapes}",
+                     hint="(B, C, H, W): batch is axis 0, channels axis 1; fusion concatenates channels")
+    return "channel concatenation of 2-3 maps with different channel counts, batch 1 and odd sizes"
+
+
+def check_concat_shape(fn: Callable[..., Any]) -> str:
+    """1.4: ``fn(shapes)`` returns the shape of the channel concatenation and rejects mismatched maps."""
+    ex = "1.4"
+    cases = [
+        [(1, 3, 5, 7), (1, 2, 5, 7)],
+        [(2, 16, 8, 8), (2, 32, 8, 8), (2, 64, 8, 8)],
+        [(4, 1, 9, 3)],
+        [(3, 7, 2, 11), (3, 7, 2, 11)],
+    ]
+    for shapes in cases:
+        out = run_answer(ex, fn, [tuple(s) for s in shapes], what="concat_shape", hint="shapes are (B, C, H, W) tuples")
+        expected = tuple(torch.cat([torch.empty(s) for s in shapes], dim=1).shape)
+        try:
+            got = tuple(int(v) for v in out)
+        except TypeError:
+            fail(ex, f"a shape like {tuple(expected)} (a tuple of 4 ints)", describe(out))
+        require(ex, got == expected, f"shape {expected} for inputs {shapes}", f"{got}",
+                "batch, height and width stay; the channel counts add up")
+    for bad in ([(2, 3, 8, 8), (2, 3, 8, 7)], [(2, 3, 8, 8), (1, 3, 8, 8)]):
+        try:
+            out = fn([tuple(s) for s in bad])
+        except NotImplementedError:
+            raise
+        except ValueError:
+            continue
+        fail(ex, f"ValueError for maps that cannot be concatenated along channels: {bad}",
+             f"no error (returned {out!r})", "every dimension except the channels must match; raise ValueError otherwise")
+    return "output shapes for 1-3 maps, and a ValueError when batch, height or width differ"
+
+
+CHECKS = {"1.1": check_fuse, "1.2": check_normalize, "1.3": check_concat, "1.4": check_concat_shape}

@@ -1,0 +1,172 @@
+"""Lesson 01 checks: the reference answers pass, and the usual mistakes are rejected with a teaching message."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fusion_course.checks import check
+from fusion_course.checks.lesson01 import CHECKS
+
+SIGMA = {"identity": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+# ---------------------------------------------------------------- 1.1 the formula
+def fuse(maps, weights, activation):
+    z = sum(weights[i] * f for i, f in enumerate(maps))
+    return SIGMA[activation](z)
+
+
+def fuse_no_activation(maps, weights, activation):
+    return sum(weights[i] * f for i, f in enumerate(maps))
+
+
+def fuse_three_maps_only(maps, weights, activation):
+    return SIGMA[activation](weights[0] * maps[0] + weights[1] * maps[1] + weights[2] * maps[2])
+
+
+def fuse_in_place(maps, weights, activation):
+    for w, f in zip(weights, maps):
+        f.mul_(w)
+    return SIGMA[activation](sum(maps))
+
+
+def fuse_mean(maps, weights, activation):
+    return SIGMA[activation](sum(weights[i] * f for i, f in enumerate(maps)) / len(maps))
+
+
+def fuse_activation_per_map(maps, weights, activation):
+    return sum(weights[i] * SIGMA[activation](f) for i, f in enumerate(maps))
+
+
+# ---------------------------------------------------------------- 1.2 normalisation
+def normalize(raw, how):
+    if how == "softmax":
+        return torch.softmax(raw, dim=0)
+    w = torch.relu(raw)
+    return w / (1e-4 + w.sum(dim=0))
+
+
+def normalize_raw(raw, how):
+    return raw
+
+
+def normalize_no_relu(raw, how):
+    return torch.softmax(raw, dim=0) if how == "softmax" else raw / (1e-4 + raw.sum(dim=0))
+
+
+def normalize_naive_exp(raw, how):
+    if how == "softmax":
+        e = torch.exp(raw)
+        return e / e.sum(dim=0)
+    return normalize(raw, how)
+
+
+def normalize_wrong_axis(raw, how):
+    if how == "softmax":
+        return torch.softmax(raw, dim=-1)
+    w = torch.relu(raw)
+    return w / (1e-4 + w.sum(dim=-1, keepdim=True))
+
+
+def normalize_in_place(raw, how):
+    if how == "softmax":
+        return torch.softmax(raw, dim=0)
+    w = raw.relu_()
+    return w / (1e-4 + w.sum(dim=0))
+
+
+# ---------------------------------------------------------------- 1.3 / 1.4 concatenation
+def concat_channels(maps):
+    return torch.cat(maps, dim=1)
+
+
+def concat_batch(maps):
+    return torch.cat(maps, dim=0)
+
+
+def concat_width(maps):
+    return torch.cat(maps, dim=-1)
+
+
+def concat_stack(maps):
+    return torch.stack(maps, dim=1)
+
+
+def concat_shape(shapes):
+    b, _, h, w = shapes[0]
+    for s in shapes[1:]:
+        if (s[0], s[2], s[3]) != (b, h, w):
+            raise ValueError(f"cannot concatenate {s} with {shapes[0]} along channels")
+    return (b, sum(s[1] for s in shapes), h, w)
+
+
+def concat_shape_no_validation(shapes):
+    b, _, h, w = shapes[0]
+    return (b, sum(s[1] for s in shapes), h, w)
+
+
+def concat_shape_first(shapes):
+    return tuple(shapes[0])
+
+
+def concat_shape_hard_coded(shapes):
+    return (1, 5, 5, 7)
+
+
+def concat_shape_sum_all(shapes):
+    return tuple(sum(s[i] for s in shapes) for i in range(4))
+
+
+REFERENCE = {"1.1": fuse, "1.2": normalize, "1.3": concat_channels, "1.4": concat_shape}
+WRONG = {
+    "1.1": [fuse_no_activation, fuse_three_maps_only, fuse_in_place, fuse_mean, fuse_activation_per_map],
+    "1.2": [normalize_raw, normalize_no_relu, normalize_naive_exp, normalize_wrong_axis, normalize_in_place],
+    "1.3": [concat_batch, concat_width, concat_stack],
+    "1.4": [concat_shape_no_validation, concat_shape_first, concat_shape_hard_coded, concat_shape_sum_all],
+}
+
+
+def test_every_check_is_covered():
+    assert set(CHECKS) == set(REFERENCE) == set(WRONG)
+
+
+@pytest.mark.parametrize("exercise", sorted(REFERENCE))
+def test_reference_passes(exercise, capsys):
+    check(exercise, REFERENCE[exercise])
+    assert f"Exercise {exercise} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise, wrong", [(ex, fn) for ex, fns in WRONG.items() for fn in fns],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_wrong_answer_is_rejected(exercise, wrong):
+    with pytest.raises(AssertionError, match=rf"Exercise {exercise}:"):
+        check(exercise, wrong)
+
+
+def test_specific_messages():
+    with pytest.raises(AssertionError, match="no activation"):
+        check("1.1", fuse_no_activation)
+    with pytest.raises(AssertionError, match="in place"):
+        check("1.1", fuse_in_place)
+    with pytest.raises(AssertionError, match="inf|overflow"):
+        check("1.2", normalize_naive_exp)
+    with pytest.raises(AssertionError, match="dim=0"):
+        check("1.2", normalize_wrong_axis)
+    with pytest.raises(AssertionError, match="stack"):
+        check("1.3", concat_stack)
+    with pytest.raises(AssertionError, match="ValueError"):
+        check("1.4", concat_shape_no_validation)
+
+
+def test_unsolved_exercise_raises_not_implemented():
+    def todo(*args):
+        raise NotImplementedError("Exercise 1.1: implement the formula")
+
+    for ex in REFERENCE:
+        with pytest.raises(NotImplementedError):
+            check(ex, todo)
+
+
+def test_a_non_callable_answer_is_explained():
+    with pytest.raises(AssertionError, match="callable"):
+        check("1.1", torch.zeros(3))
