@@ -1,0 +1,180 @@
+"""Lesson 04 checks accept the reference answers and reject the usual mistakes."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from fusion_course.checks import lesson04 as L
+
+
+# 4.1 -------------------------------------------------------------------------------------------
+class WOk(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.raw = nn.Parameter(torch.ones(n))
+
+    def weights(self):
+        w = F.relu(self.raw)
+        return w / (1e-4 + w.sum())
+
+    def forward(self, maps):
+        w = self.weights()
+        return sum(w[i] * m for i, m in enumerate(maps))
+
+
+class WUnnormalised(WOk):
+    def weights(self):
+        return F.relu(self.raw)
+
+
+class WNoRelu(WOk):
+    def weights(self):
+        return self.raw / (1e-4 + self.raw.sum())
+
+
+class WSoftmax(WOk):
+    def weights(self):
+        return torch.softmax(self.raw, 0)
+
+
+class WPlainTensor(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.raw = torch.ones(n)
+
+    def forward(self, maps):
+        w = F.relu(self.raw)
+        w = w / (1e-4 + w.sum())
+        return sum(w[i] * m for i, m in enumerate(maps))
+
+
+class WDetached(WOk):
+    def weights(self):
+        w = F.relu(self.raw.detach())
+        return w / (1e-4 + w.sum())
+
+
+class WStartsUneven(WOk):
+    def __init__(self, n):
+        super().__init__(n)
+        with torch.no_grad():
+            self.raw.copy_(torch.arange(1, n + 1, dtype=torch.float32))
+
+
+def test_41_accepts_reference():
+    assert "normalisation" in L.check_weighted(WOk)
+
+
+@pytest.mark.parametrize("wrong", [WUnnormalised, WNoRelu, WSoftmax, WPlainTensor, WDetached, WStartsUneven])
+def test_41_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 4.1"):
+        L.check_weighted(wrong)
+
+
+# 4.2 -------------------------------------------------------------------------------------------
+class GOk(nn.Module):
+    def __init__(self, channels, n):
+        super().__init__()
+        self.gates = nn.ModuleList(nn.Linear(channels, 1, bias=False) for _ in range(n))
+
+    def gate_values(self, maps):
+        g = torch.cat([torch.sigmoid(l(m.mean(dim=(2, 3)))) for l, m in zip(self.gates, maps)], dim=1)
+        return g / g.sum(dim=1, keepdim=True)
+
+    def forward(self, maps):
+        g = self.gate_values(maps)
+        return sum(g[:, i].view(-1, 1, 1, 1) * m for i, m in enumerate(maps))
+
+
+class GUnnormalised(GOk):
+    def gate_values(self, maps):
+        return torch.cat([torch.sigmoid(l(m.mean(dim=(2, 3)))) for l, m in zip(self.gates, maps)], dim=1)
+
+
+class GSoftmax(GOk):
+    def gate_values(self, maps):
+        return torch.softmax(torch.cat([l(m.mean(dim=(2, 3))) for l, m in zip(self.gates, maps)], dim=1), dim=1)
+
+
+class GLayersInForward(nn.Module):
+    def __init__(self, channels, n):
+        super().__init__()
+        self.c = channels
+
+    def forward(self, maps):
+        g = torch.cat([torch.sigmoid(nn.Linear(self.c, 1, bias=False)(m.mean(dim=(2, 3)))) for m in maps], dim=1)
+        g = g / g.sum(dim=1, keepdim=True)
+        return sum(g[:, i].view(-1, 1, 1, 1) * m for i, m in enumerate(maps))
+
+
+class GNormalisedOverBatch(GOk):
+    def gate_values(self, maps):
+        g = torch.cat([torch.sigmoid(l(m.mean(dim=(2, 3)))) for l, m in zip(self.gates, maps)], dim=1)
+        return g / g.sum(dim=0, keepdim=True)
+
+
+class GWithBias(GOk):
+    def __init__(self, channels, n):
+        nn.Module.__init__(self)
+        self.gates = nn.ModuleList(nn.Linear(channels, 1) for _ in range(n))
+
+
+class GMaxPooled(GOk):
+    def gate_values(self, maps):
+        g = torch.cat([torch.sigmoid(l(m.amax(dim=(2, 3)))) for l, m in zip(self.gates, maps)], dim=1)
+        return g / g.sum(dim=1, keepdim=True)
+
+
+def test_42_accepts_reference():
+    assert "normalised" in L.check_gates(GOk)
+
+
+@pytest.mark.parametrize("wrong", [GUnnormalised, GSoftmax, GLayersInForward, GNormalisedOverBatch, GWithBias, GMaxPooled])
+def test_42_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 4.2"):
+        L.check_gates(wrong)
+
+
+# 4.3 -------------------------------------------------------------------------------------------
+def pool_ok(maps):
+    size = min((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    return [F.adaptive_max_pool2d(m, tuple(size)) for m in maps]
+
+
+def pool_to_last(maps):
+    return [F.adaptive_max_pool2d(m, tuple(maps[-1].shape[-2:])) for m in maps]
+
+
+def pool_avg(maps):
+    size = min((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    return [F.adaptive_avg_pool2d(m, tuple(size)) for m in maps]
+
+
+def pool_bilinear(maps):
+    size = min((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    return [F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False) for m in maps]
+
+
+def pool_concat(maps):
+    return torch.cat(pool_ok(maps), dim=1)
+
+
+def test_43_accepts_reference():
+    assert "smallest" in L.check_pool(pool_ok)
+
+
+@pytest.mark.parametrize("wrong", [pool_to_last, pool_avg, pool_bilinear, pool_concat])
+def test_43_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 4.3"):
+        L.check_pool(wrong)
+
+
+def test_not_implemented_passes_through():
+    class Todo(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            raise NotImplementedError("Exercise 4.1: ...")
+    with pytest.raises(NotImplementedError):
+        L.check_weighted(Todo)

@@ -1,0 +1,151 @@
+"""Lesson 05 checks accept the reference answers and reject the usual mistakes."""
+from __future__ import annotations
+
+import statistics
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fusion_course.checks import lesson05 as L
+
+
+# 5.1 -------------------------------------------------------------------------------------------
+def b_ok(mask):
+    eroded = -F.max_pool2d(-mask.float(), 3, stride=1, padding=1)
+    return (mask > 0.5) & ~(eroded > 0.5)
+
+
+def b_whole_mask(mask):
+    return mask > 0.5
+
+
+def b_four_neighbours(mask):
+    m = mask.float()
+    pad = F.pad(m, (1, 1, 1, 1), value=1.0)
+    eroded = torch.minimum(torch.minimum(pad[..., :-2, 1:-1], pad[..., 2:, 1:-1]),
+                           torch.minimum(pad[..., 1:-1, :-2], pad[..., 1:-1, 2:]))
+    eroded = torch.minimum(eroded, m)
+    return (m > 0.5) & ~(eroded > 0.5)
+
+
+def b_zero_padding(mask):
+    m = F.pad(mask.float(), (1, 1, 1, 1), value=0.0)
+    eroded = -F.max_pool2d(-m, 3, stride=1)
+    return (mask > 0.5) & ~(eroded > 0.5)
+
+
+def b_outer(mask):
+    dilated = F.max_pool2d(mask.float(), 3, stride=1, padding=1)
+    return (dilated > 0.5) & ~(mask > 0.5)
+
+
+def b_in_place(mask):
+    out = b_ok(mask)
+    mask.zero_()
+    return out
+
+
+def test_51_accepts_reference():
+    assert "border" in L.check_boundary(b_ok)
+
+
+@pytest.mark.parametrize("wrong", [b_whole_mask, b_four_neighbours, b_zero_padding, b_outer, b_in_place])
+def test_51_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 5.1"):
+        L.check_boundary(wrong)
+
+
+# 5.2 -------------------------------------------------------------------------------------------
+def iou_ok(logits, mask):
+    p, t = logits > 0, mask > 0.5
+    inter = (p & t).flatten(1).sum(1).float()
+    union = (p | t).flatten(1).sum(1).float()
+    return float(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).mean())
+
+
+def iou_pooled(logits, mask):
+    p, t = logits > 0, mask > 0.5
+    return float((p & t).sum() / (p | t).sum().clamp_min(1))
+
+
+def iou_threshold_half_on_logits(logits, mask):
+    return iou_ok(logits - 0.5, mask)
+
+
+def iou_nan_when_empty(logits, mask):
+    p, t = logits > 0, mask > 0.5
+    inter = (p & t).flatten(1).sum(1).float()
+    union = (p | t).flatten(1).sum(1).float()
+    return float((inter / union).mean())
+
+
+def iou_soft(logits, mask):
+    p = torch.sigmoid(logits)
+    inter = (p * mask).flatten(1).sum(1)
+    union = (p + mask - p * mask).flatten(1).sum(1)
+    return float((inter / union.clamp_min(1e-6)).mean())
+
+
+def iou_dice(logits, mask):
+    p, t = logits > 0, mask > 0.5
+    inter = (p & t).flatten(1).sum(1).float()
+    total = p.flatten(1).sum(1).float() + t.flatten(1).sum(1).float()
+    return float(torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total)).mean())
+
+
+def test_52_accepts_reference():
+    assert "per-image" in L.check_iou(iou_ok)
+
+
+@pytest.mark.parametrize("wrong", [iou_pooled, iou_threshold_half_on_logits, iou_nan_when_empty, iou_soft, iou_dice])
+def test_52_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 5.2"):
+        L.check_iou(wrong)
+
+
+# 5.3 -------------------------------------------------------------------------------------------
+def ms_ok(values):
+    if len(values) < 2:
+        raise ValueError("need at least 2 values")
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def ms_population(values):
+    if len(values) < 2:
+        raise ValueError("need at least 2 values")
+    return statistics.mean(values), statistics.pstdev(values)
+
+
+def ms_no_error(values):
+    if not values:
+        return 0.0, 0.0
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def ms_variance(values):
+    if len(values) < 2:
+        raise ValueError("need at least 2 values")
+    return statistics.mean(values), statistics.variance(values)
+
+
+def ms_swapped(values):
+    return ms_ok(values)[::-1]
+
+
+def test_53_accepts_reference():
+    assert "n − 1" in L.check_mean_std(ms_ok)
+
+
+@pytest.mark.parametrize("wrong", [ms_population, ms_no_error, ms_variance, ms_swapped])
+def test_53_rejects(wrong):
+    with pytest.raises(AssertionError, match="Exercise 5.3"):
+        L.check_mean_std(wrong)
+
+
+def test_not_implemented_passes_through():
+    def todo(*args):
+        raise NotImplementedError("Exercise 5.x")
+    for fn in (L.check_boundary, L.check_iou, L.check_mean_std):
+        with pytest.raises(NotImplementedError):
+            fn(todo)
