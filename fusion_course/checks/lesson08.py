@@ -1,0 +1,151 @@
+"""Checks for lesson 08 (FusionNet): count a residual block, learned normalised branch weights, fuse at the finest level.
+
+* 8.1 ``residual_block_params(in_channels, out_channels) -> int``: the parameters of FusionNet's
+  residual block (two 3×3 convs with bias + BN, a 1×1 conv with bias + BN shortcut when the channel
+  counts differ), compared with the real module on several channel pairs.
+* 8.2 ``BranchMixer(num_branches)``: ``forward(list of (B, K) logits) -> (B, K)``,
+  ``Σ_k softmax(β)_k · b_k`` with learnable ``β``; ``weights()`` returns the normalised weights.
+* 8.3 ``fuse_at_finest(maps, weights) -> (B, C, H, W)``: bilinear upsampling of every map to the
+  largest map's size, then ``Σ_i w_i · map_i``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._tools import assert_close, assert_module, assert_shape, call, describe, fail, maps, randn, require, unchanged
+
+
+# ----------------------------------------------------------------------------- 8.1
+def check_residual_block_params(fn: Any) -> str:
+    """Compare the learner's count with ``ResidualBlock(in, out)`` for several channel pairs."""
+    from ..models.fusionnet import ResidualBlock
+
+    ex = "8.1"
+    if not callable(fn):
+        fail(ex, "a function residual_block_params(in_channels, out_channels)", describe(fn),
+             "pass the function itself to check(...)")
+    pairs = [(32, 64), (256, 512), (64, 64), (3, 5), (7, 7), (1, 2)]
+    for cin, cout in pairs:
+        got = call(ex, fn, cin, cout, what="residual_block_params")
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, float) and got.is_integer():
+            got = int(got)
+        require(ex, isinstance(got, int) and not isinstance(got, bool), "an int",
+                describe(got), "return the number of parameters as a Python int")
+        true = sum(p.numel() for p in ResidualBlock(cin, cout).parameters())
+        if got != true:
+            same = cin == cout
+            hint = ("when in_channels == out_channels the shortcut is the identity: no 1×1 conv, no BN"
+                    if same else
+                    "list every layer: conv3×3 weights (in·out·9) AND its bias (out); BatchNorm has 2 learnable "
+                    "numbers per channel (γ and β; the running mean/var are buffers); the 1×1 shortcut "
+                    "conv has a bias and its own BatchNorm")
+            fail(ex, f"residual_block_params({cin}, {cout}) to match the real block", f"{got} (off by {got - true:+d})",
+                 hint)
+    return "residual block counts match for 6 channel pairs, identity and projection shortcuts"
+
+
+# ----------------------------------------------------------------------------- 8.2
+def _weights_of(ex: str, mixer: nn.Module) -> torch.Tensor:
+    if not hasattr(mixer, "weights") or not callable(mixer.weights):
+        fail(ex, "a method weights() returning the normalised branch weights", "no weights() method",
+             "add `def weights(self): return ...` that returns a 1-D tensor, one weight per branch")
+    w = mixer.weights()
+    if not isinstance(w, torch.Tensor):
+        fail(ex, "weights() to return a tensor", describe(w))
+    return w.detach().reshape(-1)
+
+
+def check_branch_mixer(cls: Any) -> str:
+    """Build ``cls(n)`` for n = 4 and 3; weights learnable, non-negative, summing to one; output = Σ w_k b_k."""
+    ex = "8.2"
+    if isinstance(cls, nn.Module):
+        fail(ex, "the class BranchMixer itself", "an instance",
+             "pass the class (check('8.2', BranchMixer)); the check builds it with different numbers of branches")
+    for n, batch, k in ((4, 2, 10), (3, 1, 7)):
+        torch.manual_seed(0)   # the learner's initialisation may use the global RNG; keep the check repeatable
+        mixer = assert_module(ex, call(ex, cls, n, what="BranchMixer(num_branches)"), "BranchMixer(num_branches)")
+        params = [p for p in mixer.parameters() if p.requires_grad]
+        require(ex, len(params) > 0, "learnable parameters (nn.Parameter) holding the raw branch weights",
+                "no trainable parameters",
+                "a fixed tensor or a buffer is never trained: wrap the raw weights in nn.Parameter")
+        logits = maps([(batch, k)] * n, seed=10 * n)
+        # change the raw weights so a uniform or hard-coded answer cannot pass by luck
+        with torch.no_grad():
+            for i, p in enumerate(params):
+                p.copy_(randn(*p.shape, seed=100 + i) * 1.5)
+        w = _weights_of(ex, mixer)
+        require(ex, w.numel() == n, f"{n} weights (one per branch)", f"{w.numel()} values",
+                "one weight per branch: normalise over the branches, not over the classes")
+        require(ex, bool((w >= 0).all()), "non-negative weights", f"min {float(w.min()):.4g}",
+                "normalise the raw weights (softmax) before using them")
+        require(ex, abs(float(w.sum()) - 1.0) < 1e-4, "weights summing to 1", f"sum {float(w.sum()):.4g}",
+                "raw learned weights drift anywhere; divide by their sum after a softmax (or use softmax)")
+        require(ex, float(w.max() - w.min()) > 1e-3, "weights that follow the learned parameters",
+                "the same weight for every branch after the parameters changed",
+                "compute the weights from the nn.Parameter in weights() and forward(), do not hard-code 1/n")
+        with unchanged(ex, logits):
+            out = call(ex, mixer, logits, what="BranchMixer.forward")
+        expected = sum(w[i] * logits[i] for i in range(n))
+        assert_close(ex, out, expected, "mixed logits",
+                     "return Σ_k w_k · b_k with w = weights(): a weighted sum of the branch logits, shape (B, K)")
+        # gradients must reach the raw weights
+        for p in params:
+            p.grad = None
+        out.sum().backward() if out.requires_grad else None
+        got_grad = any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in params)
+        require(ex, got_grad, "gradients to reach the raw branch weights", "no gradient",
+                "compute the weights with torch operations on the nn.Parameter (no .item(), .detach() or numpy)")
+    return "softmax-normalised learnable branch weights for 4 and 3 branches, batch 1 included"
+
+
+# ----------------------------------------------------------------------------- 8.3
+def _reference_finest(maps_: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    h, w = max(((m.shape[-2], m.shape[-1]) for m in maps_), key=lambda s: s[0] * s[1])
+    out = 0
+    for m, wi in zip(maps_, weights):
+        if m.shape[-2:] != (h, w):
+            m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+        out = out + wi * m
+    return out
+
+
+def check_fuse_at_finest(fn: Any) -> str:
+    """Maps in any order (finest not always first), non-square, batch 1; bilinear to the largest size."""
+    ex = "8.3"
+    if not callable(fn):
+        fail(ex, "a function fuse_at_finest(maps, weights)", describe(fn), "pass the function itself to check(...)")
+    cases = [
+        ([(2, 4, 8, 8), (2, 4, 4, 4), (2, 4, 2, 2)], [0.5, 0.3, 0.2]),          # finest first
+        ([(1, 3, 3, 5), (1, 3, 6, 10), (1, 3, 12, 20)], [0.1, 0.6, 0.3]),       # finest last, non-square
+        ([(2, 5, 4, 4), (2, 5, 8, 8), (2, 5, 4, 4), (2, 5, 2, 2)], [0.4, 0.1, 0.3, 0.2]),  # finest in the middle
+    ]
+    for seed, (shapes, weights) in enumerate(cases):
+        ms = maps(shapes, seed=20 + seed)
+        w = torch.tensor(weights)
+        with unchanged(ex, ms, w):
+            out = call(ex, fn, ms, w, what="fuse_at_finest")
+        expected = _reference_finest(ms, w)
+        finest = tuple(expected.shape)
+        if isinstance(out, torch.Tensor) and tuple(out.shape) != finest:
+            smallest = min((m.shape[-2], m.shape[-1]) for m in ms)
+            hint = ("that is the smallest map's size, the published choice this exercise fixes: upsample to the largest"
+                    if tuple(out.shape[-2:]) == smallest else
+                    "find the largest map by its H×W (it is not always the first one) and resize the others to it")
+            fail(ex, f"output shape {finest}", f"{tuple(out.shape)}", hint)
+        assert_shape(ex, out, finest, "fused output")
+        assert_close(ex, out, expected, "fused output",
+                     "resize with F.interpolate(mode='bilinear', align_corners=False) and weight map i by weights[i]")
+    return "fused at the largest map's size (any order, non-square, batch 1), bilinear, weighted"
+
+
+CHECKS = {
+    "8.1": check_residual_block_params,
+    "8.2": check_branch_mixer,
+    "8.3": check_fuse_at_finest,
+}
