@@ -15,6 +15,7 @@ __all__ = ["ModelSpec", "available_models", "create_model", "model_spec"]
 # class name -> module that defines it (filled in as lessons add models)
 _LAZY = {
     "SmallCNN": "baseline",
+    "TwoMapsNet": "two_maps",
     "F3NetToy": "f3net_toy",
     "F3NetToyFixed": "f3net_toy",
     "F3Net": "f3net",
@@ -22,6 +23,7 @@ _LAZY = {
     "InvertedResidual": "mobilenet",
     "MobileNetFusion": "mobilenet",
     "FusionNet": "fusionnet",
+    "NormalizedFusionNet": "fusionnet",
 }
 
 

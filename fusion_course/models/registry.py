@@ -16,7 +16,7 @@ from typing import Callable
 from ..errors import UsageError
 
 # Modules that declare MODEL_SPECS. A module that does not exist yet is skipped.
-_MODULES = ("baseline", "f3net_toy", "f3net", "mobilenet", "fusionnet")
+_MODULES = ("baseline", "f3net_toy", "two_maps", "decoders", "f3net", "mobilenet", "fusionnet")
 
 
 @dataclass(frozen=True)
