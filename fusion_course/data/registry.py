@@ -7,9 +7,9 @@ datasets without touching each other's code; a listed module that does not exist
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
+from .._declared import declared
 from ..errors import UsageError
 
 _MODULES = ("digits", "texture_shapes", "saliency", "cifar", "two_maps")
@@ -18,14 +18,8 @@ _EXTRA: dict[str, Callable] = {}
 
 def _loaders() -> dict[str, Callable]:
     found: dict[str, Callable] = {}
-    for mod in _MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.{mod}":
-                continue
-            raise
-        found.update(getattr(module, "DATASETS", {}))
+    for table in declared(__package__, _MODULES, "DATASETS"):
+        found.update(table)
     found.update(_EXTRA)
     return found
 

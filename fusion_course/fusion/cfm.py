@@ -43,6 +43,10 @@ class CFM(nn.Module):
         self.h1, self.h2, self.h3, self.h4 = (cbr(channels) for _ in range(4))
         self.v1, self.v2, self.v3, self.v4 = (cbr(channels) for _ in range(4))
 
+    def cross(self, h2: Tensor, v2: Tensor) -> Tensor:
+        """The fusion step, ``h2 ⊙ v2``: both paths must agree for a response. Ablations override only this."""
+        return h2 * v2
+
     def forward(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
         low, high = check_inputs([low, high], [self.channels, self.channels], who="CFM (inputs: 0 = low, 1 = high)")
         if high.shape[-2:] != low.shape[-2:]:
@@ -51,7 +55,7 @@ class CFM(nn.Module):
         h2 = self.h2(h1)
         v1 = self.v1(high)
         v2 = self.v2(v1)
-        fuse = h2 * v2                     # (B, C, H, W): both paths must agree for a response
+        fuse = self.cross(h2, v2)          # (B, C, H, W)
         h4 = self.h4(self.h3(fuse) + h1)
         v4 = self.v4(self.v3(fuse) + v1)
         return h4, v4

@@ -50,14 +50,10 @@ class SmallCNN(nn.Module):
         return self.fc(x)
 
 
-def _build(in_channels: int = 3, num_classes: int = 10, **options) -> SmallCNN:
-    return SmallCNN(in_channels, num_classes, **options)
-
-
 MODEL_SPECS = [
     ModelSpec(
         name="baseline",
-        builder=_build,
+        builder=SmallCNN,   # the class takes (in_channels, num_classes, **options)
         task="classify",
         default_dataset="digits",
         description="small CNN, 3 conv blocks, global pooling, no fusion (the baseline)",

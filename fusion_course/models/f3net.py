@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..fusion.cfm import CFM
 from .registry import ModelSpec
 
 __all__ = ["F3Net", "SmallBackbone", "CrossFeatureBaseline", "SubDecoder", "cbr", "MODEL_SPECS", "LEVELS", "FUSES"]
@@ -102,7 +103,7 @@ class SmallBackbone(nn.Module):
         return feats
 
 
-class CrossFeatureBaseline(nn.Module):
+class CrossFeatureBaseline(CFM):
     """CFM's layout with its multiplicative step replaced: the decoder baselines of the lesson.
 
     Same eight CBRs as CFM (``fusion_course.fusion.CFM``); only the fusion step differs::
@@ -119,35 +120,20 @@ class CrossFeatureBaseline(nn.Module):
     """
 
     def __init__(self, channels: int, fuse: str = "sum") -> None:
-        super().__init__()
         if fuse not in ("sum", "concat"):
             raise ValueError(f"CrossFeatureBaseline: fuse must be 'sum' or 'concat', got {fuse!r}")
-        self.channels, self.fuse = int(channels), fuse
+        super().__init__(channels)   # CFM's eight CBRs, created in the same order (same initial weights)
+        self.fuse = fuse
         c = self.channels
-        from ..fusion.cfm import cbr as cfm_cbr   # CFM's own CBR (3×3 conv with bias): identical layers
-
-        self.h1, self.h2, self.h3, self.h4 = (cfm_cbr(c) for _ in range(4))
-        self.v1, self.v2, self.v3, self.v4 = (cfm_cbr(c) for _ in range(4))
         self.mix = cbr(2 * c, c, kernel_size=1) if fuse == "concat" else None
 
-    def forward(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
-        if high.shape[-2:] != low.shape[-2:]:
-            high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        h1 = self.h1(low)
-        h2 = self.h2(h1)
-        v1 = self.v1(high)
-        v2 = self.v2(v1)
-        fused = h2 + v2 if self.mix is None else self.mix(torch.cat([h2, v2], dim=1))  # (B, C, H, W)
-        h4 = self.h4(self.h3(fused) + h1)
-        v4 = self.v4(self.v3(fused) + v1)
-        return h4, v4
+    def cross(self, h2: Tensor, v2: Tensor) -> Tensor:
+        return h2 + v2 if self.mix is None else self.mix(torch.cat([h2, v2], dim=1))  # (B, C, H, W)
 
 
 def _cross_block(channels: int, fuse: str) -> nn.Module:
     if fuse == "cfm":
-        from ..fusion.cfm import CFM   # the course's CFM (lesson 06 teaches it step by step)
-
-        return CFM(channels)
+        return CFM(channels)   # the course's CFM (lesson 06 teaches it step by step)
     return CrossFeatureBaseline(channels, fuse)
 
 

@@ -503,7 +503,7 @@ class NormalizedFusionNet(nn.Module):
     def fuse_levels(self, levels: list[torch.Tensor]) -> torch.Tensor:
         """Normalised weighted sum of the FPN levels, at the finest (or, for ablation, coarsest) size."""
         ordered = levels if self.fuse_at == "fine" else levels[::-1]
-        return _weighted(self.level_fusion, ordered)  # (B, C, 8, 8) fine / (B, C, 4, 4) coarse at 32×32
+        return self.level_fusion(ordered)  # (B, C, 8, 8) fine / (B, C, 4, 4) coarse at 32×32
 
     def branch_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Logits of the kept branches, in order, each (B, K)."""
@@ -521,7 +521,7 @@ class NormalizedFusionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = [b[:, :, None, None] for b in self.branch_logits(x)]     # each (B, K, 1, 1)
-        return _weighted(self.branch_fusion, logits).flatten(1)           # (B, K)
+        return self.branch_fusion(logits).flatten(1)           # (B, K)
 
     def branch_weight_values(self) -> torch.Tensor:
         """The effective (normalised) weight of each kept branch, a 1-D tensor summing to one."""
@@ -533,21 +533,6 @@ class NormalizedFusionNet(nn.Module):
             raise ValueError("this model has no FPN branch (branch 4 was dropped)")
         w = self.level_fusion.weights()
         return w if self.fuse_at == "fine" else w.flip(0)
-
-
-def _weighted(fusion: nn.Module, maps: list[torch.Tensor]) -> torch.Tensor:
-    """Run a ``WeightedSumFusion``; on a GPU or under ``torch.compile`` skip its per-call weight check.
-
-    The module's forward checks that the weights are finite with ``bool(torch.isfinite(w).all())``:
-    on a GPU that reads a value back to the CPU in every step (the CPU stops queueing kernels until the
-    GPU catches up) and under ``torch.compile`` it splits the graph. There the same arithmetic runs
-    without the check (a diverged weight still shows up as a NaN loss).
-    """
-    if maps[0].is_cuda or torch.compiler.is_compiling():
-        from ..fusion.weighted import weighted_sum
-
-        return weighted_sum(fusion.align(maps), fusion.effective_weights())
-    return fusion(maps)
 
 
 # --- architecture table and diagram ------------------------------------------------------------------
@@ -690,18 +675,10 @@ def draw_architecture(rows: Sequence[dict[str, Any]], ax: Any = None, title: str
 
 # --- registry -----------------------------------------------------------------------------------------
 
-def _build_fusionnet(in_channels: int = 3, num_classes: int = 10, **options: Any) -> FusionNet:
-    return FusionNet(in_channels, num_classes, **options)
-
-
-def _build_normalized(in_channels: int = 3, num_classes: int = 10, **options: Any) -> NormalizedFusionNet:
-    return NormalizedFusionNet(in_channels, num_classes, **options)
-
-
 MODEL_SPECS = [
     ModelSpec(
         name="fusionnet",
-        builder=_build_fusionnet,
+        builder=FusionNet,          # the class takes (in_channels, num_classes, **options)
         task="classify",
         default_dataset="digits",
         description="FusionNet as published (9,063,096 params at width 1): fixed 5:2:3:5 branch mix, "
@@ -713,7 +690,7 @@ MODEL_SPECS = [
     ),
     ModelSpec(
         name="fusionnet-normalized",
-        builder=_build_normalized,
+        builder=NormalizedFusionNet,
         task="classify",
         default_dataset="digits",
         description="FusionNet with learned softmax branch weights and normalised level weights fused "

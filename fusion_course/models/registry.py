@@ -9,10 +9,10 @@ A builder is called as ``builder(in_channels=C, num_classes=K, **options)`` and 
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .._declared import declared
 from ..errors import UsageError
 
 # Modules that declare MODEL_SPECS. A module that does not exist yet is skipped.
@@ -48,17 +48,7 @@ class ModelSpec:
 
 
 def _specs() -> dict[str, ModelSpec]:
-    specs: dict[str, ModelSpec] = {}
-    for mod in _MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.{mod}":
-                continue
-            raise
-        for spec in getattr(module, "MODEL_SPECS", ()):
-            specs[spec.name] = spec
-    return specs
+    return {spec.name: spec for specs in declared(__package__, _MODULES, "MODEL_SPECS") for spec in specs}
 
 
 def available_models() -> list[str]:
