@@ -18,8 +18,13 @@ and execution counts, tags the check cells (``metadata.tags == ["check"]`` and
 ``metadata.fusion_course.check == "1.2"``) and the cells holding regions
 (``metadata.fusion_course.exercise == ["1.2"]``), and marks the notebook
 (``metadata.fusion_course == {"lesson": "01", "kind": "exercise", ...}``). The output is a pure
-function of the solution notebook, written as stable JSON, so ``build-exercises --check`` can tell
-whether ``exercises/`` drifted from ``solutions/``.
+function of the solution notebook (and the names of its sibling notebooks, for the links), written as
+stable JSON, so ``build-exercises --check`` can tell whether ``exercises/`` drifted from ``solutions/``.
+
+Every exercise notebook begins with a note for learners on how to work and hand in, followed by the
+*name cell*, whose source starts with ``STUDENT_NAME = ""`` (the grader reads the name from it
+statically, with ``ast``, before it falls back to the file name), and ends with links to the previous
+and next exercise notebooks and to its lesson (``../notebooks/NN_<topic>.ipynb``).
 
 Mistakes in the markers (unpaired or nested markers, a BEGIN without its ``N.k:`` id, an id of another
 lesson, a region without a check cell or a check cell without a region) stop the build with a
@@ -43,7 +48,7 @@ from typing import Any
 from .errors import UsageError
 
 __all__ = [
-    "BuildError", "ExerciseInfo", "NOTEBOOK_NAME", "BEGIN", "END", "CHECK_CELL",
+    "BuildError", "ExerciseInfo", "NOTEBOOK_NAME", "BEGIN", "END", "CHECK_CELL", "NAME_CELL",
     "lesson_of_name", "replace_regions", "check_cell_id", "build_exercise", "render",
     "build_all", "check_all", "solution_notebooks",
 ]
@@ -57,6 +62,10 @@ EXERCISE_ID = re.compile(r"^[ \t]*(?P<id>(?P<lesson>\d+)\.(?P<k>\d+))[ \t]*:[ \t
 CHECK_CELL = re.compile(r"""^check\(\s*(?P<q>["'])(?P<id>\d+\.\d+)(?P=q)\s*,.*\)\s*(#.*)?$""")
 
 HEADER_ID = "fusion-course-header"
+NAME_CELL_ID = "fusion-course-student-name"
+FOOTER_ID = "fusion-course-footer"
+# The grader parses this line with ast: keep `STUDENT_NAME = "..."` first, the comment after it.
+NAME_CELL = 'STUDENT_NAME = ""  # type your name between the quotes, e.g. STUDENT_NAME = "Ada Lovelace"'
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -73,6 +82,7 @@ class ExerciseInfo:
     exercises: list[str] = field(default_factory=list)      # ["3.1", "3.2"], sorted
     instructions: dict[str, str] = field(default_factory=dict)  # id -> first region's instruction
     check_cells: dict[str, int] = field(default_factory=dict)   # id -> cell index in the exercise notebook
+    warnings: list[str] = field(default_factory=list)           # not fatal: e.g. one instruction repeated
 
 
 def exercise_key(ex_id: str) -> tuple[int, ...]:
@@ -177,15 +187,7 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
 
     nb = nbformat.v4.new_notebook()
     nb.nbformat, nb.nbformat_minor = 4, 5
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        f"**Exercise notebook for lesson {lesson}**, generated from `{rel}` by `fusion-course build-exercises` "
-        "(edit that file, not this one).\n\n"
-        "Replace each `raise NotImplementedError(\"Exercise N.k: ...\")` with your code, then run the "
-        "`check(\"N.k\", ...)` cell below it: a line starting with ✔ means the exercise passes; otherwise the "
-        "message says what was expected, what came back, and gives a hint. Keep the check cells as they are: "
-        "`fusion-course grade` puts the original ones back anyway.",
-        id=HEADER_ID,
-    ))
+    nb.cells.extend(_opening_cells(path))
     region_ids: dict[str, int] = {}
     check_ids: dict[str, int] = {}
     for index, cell in enumerate(src.cells):
@@ -193,6 +195,7 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
         cell_id = cell.get("id") or f"cell-{index}"
         if cell.cell_type == "code":
             source, regions = replace_regions(cell.source, number, where)
+            info.warnings += _repeated_instructions(regions, where)
             ex_for_check = check_cell_id(cell.source)
             new = nbformat.v4.new_code_cell(source, id=cell_id)
             meta = {k: v for k, v in cell.metadata.items() if k not in ("execution", "collapsed", "scrolled")}
@@ -247,12 +250,89 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
         raise BuildError(f"{rel}, cell {check_ids[ex]}: check cell for exercise {ex} but no "
                          f"'### BEGIN SOLUTION {ex}: ...' region; the exercise would pass without any work")
     info.exercises = sorted(check_ids, key=exercise_key)
+    nb.cells.append(_closing_cell(path))
     nb.metadata = nbformat.from_dict({
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
         "fusion_course": {"lesson": lesson, "kind": "exercise", "source": rel, "exercises": info.exercises},
     })
     return nb, info
+
+
+def _repeated_instructions(regions: list[tuple[str, str]], where: str) -> list[str]:
+    """A warning per exercise whose regions in one cell share one instruction (e.g. __init__ and forward)."""
+    warnings = []
+    for ex_id in sorted({r[0] for r in regions}, key=exercise_key):
+        texts = [t for i, t in regions if i == ex_id]
+        if len(texts) > 1 and len(set(texts)) < len(texts):
+            warnings.append(f"{where}: the {len(texts)} regions of exercise {ex_id} repeat one instruction; give each "
+                            "region its own (what __init__ builds, what forward returns) so each stub says what to do")
+    return warnings
+
+
+def _opening_cells(solution: Path) -> list[Any]:
+    """The note on how to work and hand in, then the name cell the grader reads."""
+    import nbformat
+
+    lesson = solution.name[:2]
+    note = (
+        f"**Exercise notebook · lesson {lesson}.** How to work and hand in:\n\n"
+        f"1. **Name your file**: save your copy as `{solution.stem}_<your name>.ipynb` (File → Save Notebook "
+        "As…), and type your name between the quotes in the cell below.\n"
+        "2. **Write your code** where it says `raise NotImplementedError(\"Exercise N.k: ...\")`, run that cell, "
+        "then run the `check(\"N.k\", ...)` cell under it. A line starting with ✔ means the exercise passes; "
+        "otherwise the check says what it expected, what came back, and gives a hint. Change your code and run "
+        "both cells again, as often as you like.\n"
+        "3. **Keep the check cells** as they are: grading runs the course's own checks anyway.\n"
+        "4. **Save** (Ctrl+S, or ⌘S on a Mac) and **hand in** the `.ipynb` file the way your teacher asked "
+        "(an upload, a shared folder). Unfinished exercises are fine: they count as not attempted."
+    )
+    name = nbformat.v4.new_code_cell(NAME_CELL, id=NAME_CELL_ID)
+    name.metadata = nbformat.from_dict({"fusion_course": {"student_name": True}})
+    return [nbformat.v4.new_markdown_cell(note, id=HEADER_ID), name]
+
+
+def _neighbours(solution: Path) -> tuple[str | None, str | None]:
+    """The exercise notebooks before and after this one (names of its sibling solution notebooks)."""
+    names = sorted(p.name for p in solution.parent.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+    i = names.index(solution.name) if solution.name in names else -1
+    before = names[i - 1] if i > 0 else None
+    after = names[i + 1] if 0 <= i < len(names) - 1 else None
+    return before, after
+
+
+def _lesson_of(solution: Path, lesson: str) -> str:
+    """The lesson notebook ``notebooks/NN_*.ipynb`` next to ``solutions/`` (its usual name is the same)."""
+    found = sorted((solution.parent.parent / "notebooks").glob(f"{lesson}_*.ipynb"))
+    return found[0].name if len(found) == 1 else solution.name
+
+
+def _title(name: str) -> str:
+    """``"03_fusion_block.ipynb" -> "03 · fusion block"``."""
+    return f"{name[:2]} · {Path(name).stem[3:].replace('_', ' ')}"
+
+
+def _closing_cell(solution: Path) -> Any:
+    """Links to the previous and next exercise notebooks and to the lesson, then where this file comes from."""
+    import nbformat
+
+    lesson = solution.name[:2]
+    before, after = _neighbours(solution)
+    twin = _lesson_of(solution, lesson)
+    start = sorted((solution.parent.parent / "notebooks").glob("00_*.ipynb"))
+    links = []
+    if before:
+        links.append(f"[← previous exercises: {_title(before)}]({before})")
+    elif start:
+        links.append(f"[← start here](../notebooks/{start[0].name})")
+    links.append(f"[the lesson: {_title(twin)}](../notebooks/{twin})")
+    links.append(f"[next exercises: {_title(after)} →]({after})" if after else "this is the last exercise notebook")
+    text = (
+        "---\n\n" + " · ".join(links) + "\n\n"
+        "Finished? Save (Ctrl+S / ⌘S) and hand in this file, named with your name.\n\n"
+        f"<small>Generated from `{_relative(solution)}` by `fusion-course build-exercises`.</small>"
+    )
+    return nbformat.v4.new_markdown_cell(text, id=FOOTER_ID)
 
 
 def render(nb: Any) -> str:
@@ -282,15 +362,20 @@ def build_all(solutions_dir: str | Path = "solutions", out_dir: str | Path = "ex
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the output folder {out}: {exc}") from exc
+        raise UsageError(f"cannot create the output folder {out} ({exc.strerror or exc}); "
+                         "choose a folder you can write to with --out DIR") from exc
     written = []
-    for name, text in expected.items():
-        target = out / name
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-        written.append(target)
-    for stale in _stale(out, expected):
-        stale.unlink()
+    try:
+        for name, text in expected.items():
+            target = out / name
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                target.write_text(text, encoding="utf-8")
+            written.append(target)
+        for stale in _stale(out, expected):
+            stale.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write the exercise notebooks to {out} ({exc.strerror or exc}); "
+                         "choose a folder you can write to with --out DIR") from exc
     return written
 
 

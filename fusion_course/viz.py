@@ -26,8 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["to_numpy_map", "show_maps", "plot_weights", "plot_history", "show_masks", "table", "format_table",
-           "lego_diagram"]
+__all__ = ["to_numpy_map", "show_maps", "plot_weights", "plot_history", "show_masks", "table", "Table",
+           "format_table", "lego_diagram"]
 
 
 def to_numpy_map(x: Any, *, name: str = "map") -> np.ndarray:
@@ -314,15 +314,22 @@ def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = 
     width = max([len(r) for r in cells] + [len(headers) if headers else 0])
     if width == 0:
         return ""
-    for r in cells:
-        r.extend([""] * (width - len(r)))
-    head = [str(h) for h in headers] + [""] * (width - len(headers)) if headers else None
-    cols = list(zip(*(([head] if head else []) + cells)))
-    widths = [max(len(s) for s in col) for col in cols]
     numeric = [
         all(_is_number(row[j]) for row in rows if j < len(row)) and any(j < len(row) for row in rows)
         for j in range(width)
     ]
+    return _align(cells, [str(h) for h in headers] if headers else None, numeric)
+
+
+def _align(cells: list[list[str]], head: list[str] | None, numeric: list[bool]) -> str:
+    """Text columns padded to one width: numbers right-aligned, text left-aligned, a rule under the header."""
+    width = len(numeric)
+    for r in cells:
+        r.extend([""] * (width - len(r)))
+    if head:
+        head = head + [""] * (width - len(head))
+    cols = list(zip(*(([head] if head else []) + cells)))
+    widths = [max(len(s) for s in col) for col in cols]
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
@@ -340,12 +347,90 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = None, *, decimals: int = 3) -> None:
-    """Print a plain-text table with aligned columns (reproducible text output for nbval).
+class Table:
+    """A table that a notebook shows as HTML (with its caption) and a terminal or log as aligned text.
 
-    Numbers are right-aligned and floats rounded to ``decimals`` places; strings are left-aligned.
+    Build it with :func:`table`. ``_repr_html_`` gives a real ``<table>`` (numbers right-aligned, cells
+    escaped); ``repr()`` and IPython's plain-text view give the caption and the same columns as text,
+    so the table still reads where HTML does not render (a terminal, a text-only test of outputs).
     """
-    print(format_table(rows, headers, decimals=decimals))
+
+    def __init__(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] | None, caption: str | None,
+                 floatfmt: str) -> None:
+        # 0-d tensors and NumPy scalars become Python numbers: they format and align like numbers
+        self.rows = [[v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v for v in r] for r in rows]
+        self.columns = [str(c) for c in columns] if columns is not None else None
+        self.caption = caption
+        self.floatfmt = floatfmt
+        width = max([len(r) for r in self.rows] + [len(self.columns or [])])
+        self.numeric = [any(j < len(r) for r in self.rows) and all(_is_number(r[j]) for r in self.rows if j < len(r))
+                        for j in range(width)]
+
+    def _cell(self, v: Any) -> str:
+        if isinstance(v, (float, np.floating)) and not isinstance(v, bool):
+            return format(float(v), self.floatfmt)
+        return str(v)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def row(values: Sequence[Any], tag: str) -> str:
+            cells = []
+            for j, v in enumerate(values):
+                align = ' style="text-align: right"' if j < len(self.numeric) and self.numeric[j] else ""
+                cells.append(f"<{tag}{align}>{html.escape(self._cell(v) if tag == 'td' else str(v))}</{tag}>")
+            return "<tr>" + "".join(cells) + "</tr>"
+
+        parts = ['<table class="fusion-table">']
+        if self.caption:
+            parts.append(f"<caption>{html.escape(self.caption)}</caption>")
+        if self.columns:
+            parts.append("<thead>" + row(self.columns, "th") + "</thead>")
+        parts.append("<tbody>" + "".join(row(r, "td") for r in self.rows) + "</tbody></table>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        text = _align([[self._cell(v) for v in r] for r in self.rows], self.columns, self.numeric)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's text/plain
+        p.text(repr(self))
+
+
+def table(rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+          caption: str | None = None, floatfmt: str = ".3f", *, headers: Sequence[str] | None = None,
+          decimals: int | None = None) -> Table | None:
+    """A table of ``rows``: an HTML table in a notebook, aligned text elsewhere.
+
+    Args:
+        rows: one sequence of cells per row, or one dict per row (its keys are the columns).
+        columns: the header; ``None`` for none (or the dict keys).
+        caption: a line above the table saying what it shows.
+        floatfmt: format spec for floats (``".3f"``, ``".1%"``, ``".2e"``); ints and text stay as they are.
+        headers, decimals: the older spelling, which *prints* the text table and returns ``None``
+            (notebooks written against it keep their stored outputs); use ``columns`` for new code.
+
+    Returns a :class:`Table`: the last expression of a cell renders as HTML; ``print(t)`` gives text.
+
+    >>> t = table([["concat", 0.91], ["sum", 0.875]], columns=["fusion", "acc"], caption="accuracy")
+    >>> t
+    accuracy
+    fusion    acc
+    ------  -----
+    concat  0.910
+    sum     0.875
+    >>> "<caption>accuracy</caption>" in t._repr_html_()
+    True
+    """
+    if headers is not None or decimals is not None:
+        print(format_table(rows, headers, decimals=3 if decimals is None else decimals))
+        return None
+    if len(rows) and all(isinstance(r, Mapping) for r in rows):
+        columns = list(columns) if columns is not None else list(rows[0].keys())
+        rows = [[r.get(c, "") for c in columns] for r in rows]
+    return Table(rows, columns, caption, floatfmt)
 
 
 def _brick(ax, x: float, y: float, w: float, h: float, color: str, label: str = "", studs: int = 4) -> None:

@@ -26,6 +26,7 @@ notebooks and tests (``import fusion_course`` does not import it).
 """
 from __future__ import annotations
 
+import base64
 import html
 import io
 from dataclasses import dataclass
@@ -74,6 +75,48 @@ def _as_map(x: Any, i: int) -> np.ndarray:
     return arr
 
 
+def _prepare_maps(maps: Mapping[str, Any] | Sequence[Any],
+                  names: Sequence[str] | None) -> tuple[list[str], list[np.ndarray]]:
+    """``(names, (H, W) arrays)`` from a dict of maps or a list of maps with optional names; checks sizes."""
+    if isinstance(maps, Mapping):
+        if names is not None:
+            raise TypeError("names: pass either a dict of maps or a list of maps with names, not both")
+        names, values = [str(k) for k in maps], list(maps.values())
+    else:
+        values = list(maps)
+        names = [f"F{i + 1}" for i in range(len(values))] if names is None else [str(s) for s in names]
+    if not values:
+        raise ValueError("maps: need at least one map to fuse")
+    if len(names) != len(values):
+        raise ValueError(f"got {len(values)} maps but {len(names)} names; pass one name per map")
+    arrays = [_as_map(v, i) for i, v in enumerate(values)]
+    for i, a in enumerate(arrays[1:], start=1):
+        if a.shape != arrays[0].shape:
+            raise ValueError(
+                f"map {i} ({names[i]!r}) has shape {a.shape} but map 0 has {arrays[0].shape}; "
+                "resize the maps to one size first (fusion_course.fusion.align_features)"
+            )
+    return list(names), arrays
+
+
+def _check_options(n: int, weights: Sequence[float] | None, activation: str, normalize: bool | str | None,
+                   weight_range: tuple[float, float]) -> tuple[list[float], str | None, float, float]:
+    """Validated ``(weights, normalisation, low, high)``: one weight per map, a known σ and normalisation."""
+    weights = [1.0] * n if weights is None else [float(w) for w in weights]
+    if len(weights) != n:
+        raise ValueError(f"got {n} maps but {len(weights)} weights; pass one weight per map")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if normalize is True:
+        normalize = "softmax"
+    if normalize not in (False, None) + NORMALIZATIONS:
+        raise ValueError(f"normalize must be False, True or one of {NORMALIZATIONS}, got {normalize!r}")
+    low, high = map(float, weight_range)
+    if not low < high:
+        raise ValueError(f"weight_range must be (low, high) with low < high, got {weight_range}")
+    return weights, normalize or None, low, high
+
+
 class FusionSimulator:
     """Sliders for ``w_1 … w_n``, a σ dropdown and a normalise toggle over ``n`` same-sized 2-D maps.
 
@@ -88,10 +131,12 @@ class FusionSimulator:
         cmap: colour map of the fused picture.
         live: redraw the picture on every change (tests turn it off to skip the PNG rendering).
 
-    Attributes (the widgets, for programmatic control and tests): ``sliders`` (list of FloatSlider),
-    ``activation`` (Dropdown), ``normalize`` (ToggleButton), ``method`` (Dropdown: softmax/fast),
-    ``image`` (Image, the fused map and the weight bars), ``summary`` (HTML with CSS class
-    ``fusion-summary``), ``panel`` (the whole VBox; displaying the simulator displays it).
+    Attributes (the widgets, for programmatic control and tests): ``sliders`` (list of FloatSlider,
+    full width, so a small drag is a small change), ``activation`` (Dropdown), ``normalize``
+    (ToggleButton), ``method`` (Dropdown: softmax/fast, disabled while the toggle is off), ``image``
+    (Image, the fused map and the weight bars), ``summary`` (HTML with CSS class ``fusion-summary``),
+    ``panel`` (the whole VBox; displaying the simulator displays it, with a static picture of its
+    current state as the fallback for a notebook opened before anything ran).
     """
 
     def __init__(
@@ -107,73 +152,51 @@ class FusionSimulator:
         cmap: str = "magma",
         live: bool = True,
     ) -> None:
-        if isinstance(maps, Mapping):
-            if names is not None:
-                raise TypeError("names: pass either a dict of maps or a list of maps with names, not both")
-            names, values = [str(k) for k in maps], list(maps.values())
-        else:
-            values = list(maps)
-            names = [f"F{i + 1}" for i in range(len(values))] if names is None else [str(s) for s in names]
-        if not values:
-            raise ValueError("maps: need at least one map to fuse")
-        if len(names) != len(values):
-            raise ValueError(f"got {len(values)} maps but {len(names)} names; pass one name per map")
-        arrays = [_as_map(v, i) for i, v in enumerate(values)]
-        for i, a in enumerate(arrays[1:], start=1):
-            if a.shape != arrays[0].shape:
-                raise ValueError(
-                    f"map {i} ({names[i]!r}) has shape {a.shape} but map 0 has {arrays[0].shape}; "
-                    "resize the maps to one size first (fusion_course.fusion.align_features)"
-                )
-        n = len(arrays)
-        if weights is None:
-            weights = [1.0] * n
-        weights = [float(w) for w in weights]
-        if len(weights) != n:
-            raise ValueError(f"got {n} maps but {len(weights)} weights; pass one weight per map")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if normalize is True:
-            normalize = "softmax"
-        if normalize not in (False, None) + NORMALIZATIONS:
-            raise ValueError(f"normalize must be False, True or one of {NORMALIZATIONS}, got {normalize!r}")
-        low, high = map(float, weight_range)
-        if not low < high:
-            raise ValueError(f"weight_range must be (low, high) with low < high, got {weight_range}")
-
         import torch
 
-        self.names: list[str] = names
+        self.names, arrays = _prepare_maps(maps, names)
+        weights, normalization, low, high = _check_options(len(arrays), weights, activation, normalize, weight_range)
         self.cmap = cmap
         self.live = live
         # (1, 1, H, W) per map: the calling convention of every fusion module (batch 1, 1 channel).
         self._inputs = [torch.from_numpy(a.copy())[None, None] for a in arrays]
+        self._build_controls(weights, activation, normalization, low, high, step)
+        self.panel = self._layout()
+        for w in self.sliders + [self.activation, self.normalize, self.method]:
+            w.observe(self._on_change, names="value")
+        self.redraw()
 
+    # ------------------------------------------------------------------ the widgets
+    def _build_controls(self, weights: list[float], activation: str, normalization: str | None,
+                        low: float, high: float, step: float) -> None:
+        """One full-width slider per map, the σ dropdown, the normalise toggle and its method."""
+        wide = {"style": {"description_width": "90px"}, "layout": W.Layout(width="100%", min_width="500px")}
         self.sliders = [
             W.FloatSlider(value=float(np.clip(w, low, high)), min=low, max=high, step=step, description=name,
-                          continuous_update=True, readout_format=".2f",
-                          style={"description_width": "70px"}, layout=W.Layout(width="320px"))
-            for name, w in zip(names, weights)
+                          continuous_update=True, readout_format=".2f", **wide)
+            for name, w in zip(self.names, weights)
         ]
         for s in self.sliders:
             s.add_class("fusion-weight")
         self.activation = W.Dropdown(options=list(ACTIVATIONS), value=activation, description="σ",
-                                     style={"description_width": "70px"}, layout=W.Layout(width="320px"))
-        self.normalize = W.ToggleButton(value=bool(normalize), description="normalise weights",
+                                     style={"description_width": "90px"}, layout=W.Layout(width="260px"))
+        self.normalize = W.ToggleButton(value=normalization is not None, description="normalise weights",
                                         tooltip="use normalised weights (they then sum to 1)",
-                                        layout=W.Layout(width="150px"))
-        self.method = W.Dropdown(options=list(NORMALIZATIONS), value=normalize or "softmax",
-                                 layout=W.Layout(width="110px"))
+                                        layout=W.Layout(width="160px"))
+        self.method = W.Dropdown(options=list(NORMALIZATIONS), value=normalization or "softmax",
+                                 description="method", disabled=normalization is None,
+                                 tooltip="how the weights are normalised (on while 'normalise weights' is on)",
+                                 style={"description_width": "60px"}, layout=W.Layout(width="180px"))
         self.image = W.Image(format="png", layout=W.Layout(width="440px"))
         self.summary = W.HTML(value="")
         self.summary.add_class("fusion-summary")
-        controls = W.VBox(self.sliders + [self.activation, W.HBox([self.normalize, self.method])])
-        self.panel = W.VBox([W.HBox([controls, self.image]), self.summary])
-        self.panel.add_class("fusion-simulator")
 
-        for w in self.sliders + [self.activation, self.normalize, self.method]:
-            w.observe(self._on_change, names="value")
-        self.redraw()
+    def _layout(self) -> W.VBox:
+        """Sliders on top at full width, then σ and normalisation on one row, the picture, the summary."""
+        options = W.HBox([self.activation, self.normalize, self.method])
+        panel = W.VBox([*self.sliders, options, self.image, self.summary], layout=W.Layout(width="100%"))
+        panel.add_class("fusion-simulator")
+        return panel
 
     # ------------------------------------------------------------------ the formula
     @property
@@ -247,29 +270,7 @@ class FusionSimulator:
 
     def render_png(self, result: FusionResult) -> bytes:
         """PNG bytes of the fused map (fixed colour scale per σ) next to a bar chart of the effective weights."""
-        # A bare Figure (not pyplot): nothing leaks into the notebook's inline backend, no GUI needed.
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6.0, 2.8), dpi=72)
-        FigureCanvasAgg(fig)
-        ax_map, ax_w = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
-        lo, hi = _display_range(result)
-        im = ax_map.imshow(result.fused, cmap=self.cmap, vmin=lo, vmax=hi)
-        ax_map.set_title(f"σ = {result.activation}", fontsize=9)
-        ax_map.set_xticks([])
-        ax_map.set_yticks([])
-        fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.04)
-        colors = ["tab:blue" if v >= 0 else "tab:red" for v in result.effective_weights]
-        ax_w.bar(range(len(self.names)), result.effective_weights, color=colors)
-        ax_w.axhline(0, color="black", lw=0.6)
-        ax_w.set_xticks(range(len(self.names)))
-        ax_w.set_xticklabels(self.names, fontsize=8)
-        ax_w.set_title("effective weights", fontsize=9)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return render_result_png(result, self.names, self.cmap)
 
     def set_weights(self, weights: Sequence[float]) -> FusionResult | None:
         """Set every slider at once (one redraw) and return the new result."""
@@ -286,12 +287,53 @@ class FusionSimulator:
     _hold = False
 
     def _on_change(self, change: dict) -> None:
+        # The method only means something while normalisation is on: show it greyed out otherwise.
+        self.method.disabled = not self.normalize.value
         if not self._hold:
             self.redraw()
 
-    # Displaying the simulator displays its panel (Jupyter calls this on the cell's last value).
-    def _repr_mimebundle_(self, **kwargs: Any):
-        return self.panel._repr_mimebundle_(**kwargs)
+    # ------------------------------------------------------------------ how the notebook shows it
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, plus a picture and a line of text of its current state as fallbacks.
+
+        A front end shows the richest type it can: the widget when the notebook runs (or its saved
+        widget state is trusted), otherwise the PNG, so a notebook opened on a fresh machine shows the
+        simulator as it was saved instead of ``VBox(children=...)``.
+        """
+        bundle = self.panel._repr_mimebundle_(**kwargs)
+        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        png = self.image.value or (self.render_png(self.result) if self.result is not None else b"")
+        if png:
+            data["image/png"] = base64.b64encode(png).decode("ascii")
+        data["text/plain"] = "Fusion Simulator: run the cell to move the sliders"
+        return data
+
+
+def render_result_png(result: FusionResult, names: Sequence[str], cmap: str = "magma") -> bytes:
+    """PNG bytes of ``result``: the fused map (fixed colour scale per σ) next to its effective weights."""
+    # A bare Figure (not pyplot): nothing leaks into the notebook's inline backend, no GUI needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 2.8), dpi=72)
+    FigureCanvasAgg(fig)
+    ax_map, ax_w = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+    lo, hi = _display_range(result)
+    im = ax_map.imshow(result.fused, cmap=cmap, vmin=lo, vmax=hi)
+    ax_map.set_title(f"σ = {result.activation}", fontsize=9)
+    ax_map.set_xticks([])
+    ax_map.set_yticks([])
+    fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.04)
+    colors = ["tab:blue" if v >= 0 else "tab:red" for v in result.effective_weights]
+    ax_w.bar(range(len(names)), result.effective_weights, color=colors)
+    ax_w.axhline(0, color="black", lw=0.6)
+    ax_w.set_xticks(range(len(names)))
+    ax_w.set_xticklabels(names, fontsize=8)
+    ax_w.set_title("effective weights", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def _display_range(result: FusionResult) -> tuple[float, float]:

@@ -38,12 +38,48 @@ def fuse_activation_per_map(maps, weights, activation):
     return sum(weights[i] * SIGMA[activation](f) for i, f in enumerate(maps))
 
 
+def fuse_sigma_per_term(maps, weights, activation):
+    """The mistake issue 16 saw: σ(w_1·F_1) + … + σ(w_n·F_n)."""
+    return sum(SIGMA[activation](weights[i] * f) for i, f in enumerate(maps))
+
+
+def fuse_always_sigmoid(maps, weights, activation):
+    return torch.sigmoid(sum(weights[i] * f for i, f in enumerate(maps)))
+
+
+def fuse_stacked(maps, weights, activation):
+    """A right answer written another way: stack the maps, weight them, sum over the new axis."""
+    w = torch.as_tensor(weights, dtype=maps[0].dtype).view(-1, *[1] * maps[0].ndim)
+    return SIGMA[activation]((torch.stack(maps) * w).sum(0))
+
+
 # ---------------------------------------------------------------- 1.2 normalisation
 def normalize(raw, how):
     if how == "softmax":
         return torch.softmax(raw, dim=0)
     w = torch.relu(raw)
     return w / (1e-4 + w.sum(dim=0))
+
+
+def normalize_clamped(raw, how):
+    """A right answer written another way: a max-shifted softmax, clamp instead of relu, ε added last."""
+    if how == "softmax":
+        e = torch.exp(raw - raw.max(dim=0, keepdim=True).values)
+        return e / e.sum(dim=0)
+    w = raw.clamp(min=0)
+    return w / (w.sum(dim=0) + 1e-4)
+
+
+def normalize_no_eps(raw, how):
+    """The mistake issue 15 saw: fast normalisation without ε (0 / 0 when every raw weight is <= 0)."""
+    if how == "softmax":
+        return torch.softmax(raw, dim=0)
+    w = torch.relu(raw)
+    return w / w.sum(dim=0)
+
+
+def normalize_swapped(raw, how):
+    return normalize(raw, "fast" if how == "softmax" else "softmax")
 
 
 def normalize_raw(raw, how):
@@ -118,9 +154,12 @@ def concat_shape_sum_all(shapes):
 
 
 REFERENCE = {"1.1": fuse, "1.2": normalize, "1.3": concat_channels, "1.4": concat_shape}
+ALSO_RIGHT = {"1.1": [fuse_stacked], "1.2": [normalize_clamped]}
 WRONG = {
-    "1.1": [fuse_no_activation, fuse_three_maps_only, fuse_in_place, fuse_mean, fuse_activation_per_map],
-    "1.2": [normalize_raw, normalize_no_relu, normalize_naive_exp, normalize_wrong_axis, normalize_in_place],
+    "1.1": [fuse_no_activation, fuse_three_maps_only, fuse_in_place, fuse_mean, fuse_activation_per_map,
+            fuse_sigma_per_term, fuse_always_sigmoid],
+    "1.2": [normalize_raw, normalize_no_relu, normalize_naive_exp, normalize_wrong_axis, normalize_in_place,
+            normalize_no_eps, normalize_swapped],
     "1.3": [concat_batch, concat_width, concat_stack],
     "1.4": [concat_shape_no_validation, concat_shape_first, concat_shape_hard_coded, concat_shape_sum_all],
 }
@@ -133,6 +172,13 @@ def test_every_check_is_covered():
 @pytest.mark.parametrize("exercise", sorted(REFERENCE))
 def test_reference_passes(exercise, capsys):
     check(exercise, REFERENCE[exercise])
+    assert f"Exercise {exercise} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise, right", [(ex, fn) for ex, fns in ALSO_RIGHT.items() for fn in fns],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_other_right_answers_pass(exercise, right, capsys):
+    check(exercise, right)
     assert f"Exercise {exercise} passed" in capsys.readouterr().out
 
 
@@ -156,6 +202,34 @@ def test_specific_messages():
         check("1.3", concat_stack)
     with pytest.raises(AssertionError, match="ValueError"):
         check("1.4", concat_shape_no_validation)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (fuse_sigma_per_term, "each term before summing"),
+    (fuse_activation_per_map, "each map before weighting"),
+    (fuse_mean, "divided by the number of maps"),
+    (fuse_always_sigmoid, "the `activation` argument names"),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_misplaced_sigma_gets_its_own_diagnosis(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        check("1.1", wrong)
+
+
+def test_forgetting_eps_is_diagnosed_as_such():
+    """Issue 15: a fast normalisation without ε used to be reported as 'the raw weights unchanged'."""
+    with pytest.raises(AssertionError) as info:
+        check("1.2", normalize_no_eps)
+    msg = str(info.value)
+    assert "ε" in msg and "0 / 0" in msg and "unchanged" not in msg
+
+
+def test_other_normalise_mistakes_are_named():
+    with pytest.raises(AssertionError, match="without relu"):
+        check("1.2", normalize_no_relu)
+    with pytest.raises(AssertionError, match="look at `how`"):
+        check("1.2", normalize_swapped)
+    with pytest.raises(AssertionError, match="raw weights unchanged"):
+        check("1.2", normalize_raw)
 
 
 def test_unsolved_exercise_raises_not_implemented():

@@ -170,3 +170,31 @@ def test_33_accepts_reference():
 def test_33_rejects(wrong):
     with pytest.raises(AssertionError, match="Exercise 3.3"):
         L.check_params(wrong)
+
+
+def params_from_the_lesson_table(in_channels, out_channels):
+    """Right only for the configuration lesson 03 prints; wrong everywhere else."""
+    if (list(in_channels), out_channels) == ([32, 64, 128], 64):
+        return 14400, 10368
+    return params_no_bias(in_channels, out_channels)
+
+
+def params_refusing_the_lesson_configuration(in_channels, out_channels):
+    """Right, but raises on lesson 03's configuration: the check must never ask for it."""
+    assert (list(in_channels), out_channels) != ([32, 64, 128], 64), "the check used the lesson's configuration"
+    return params_ok(in_channels, out_channels)
+
+
+def test_33_does_not_use_the_configuration_the_lesson_prints():
+    with pytest.raises(AssertionError, match="Exercise 3.3"):
+        L.check_params(params_from_the_lesson_table)
+    assert "configurations" in L.check_params(params_refusing_the_lesson_configuration)
+
+
+def test_33_wrong_answers_get_the_right_diagnosis():
+    with pytest.raises(AssertionError, match="in this order"):
+        L.check_params(params_swapped)
+    with pytest.raises(AssertionError, match="no projection"):
+        L.check_params(params_project_all)
+    with pytest.raises(AssertionError, match="with a bias"):
+        L.check_params(params_no_bias)

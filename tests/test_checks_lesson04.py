@@ -63,11 +63,58 @@ class WStartsUneven(WOk):
             self.raw.copy_(torch.arange(1, n + 1, dtype=torch.float32))
 
 
+class WClamped(WOk):
+    """A right answer written another way: clamp instead of relu, a loop over enumerate."""
+
+    def forward(self, maps):
+        w = self.raw.clamp(min=0)
+        w = w / (w.sum() + 1e-4)
+        out = 0
+        for i, m in enumerate(maps):
+            out = out + w[i] * m
+        return out
+
+
+class WNoEps(WOk):
+    def weights(self):
+        w = F.relu(self.raw)
+        return w / w.sum()
+
+
+class WDetachedDenominator(WOk):
+    """Right values, but the sum in the denominator is detached: the old gradient test (any non-zero gradient)
+    let it pass; the gradient of the raw weights must match the formula's."""
+
+    def weights(self):
+        w = F.relu(self.raw)
+        return w / (1e-4 + w.sum()).detach()
+
+
+class WFrozenWeights(WOk):
+    """Computes the right values from a copy of the raw weights: no gradient reaches the parameter."""
+
+    def weights(self):
+        w = F.relu(self.raw.detach().clone())
+        return w / (1e-4 + w.sum())
+
+
 def test_41_accepts_reference():
     assert "normalisation" in L.check_weighted(WOk)
+    assert "gradients" in L.check_weighted(WClamped)
 
 
-@pytest.mark.parametrize("wrong", [WUnnormalised, WNoRelu, WSoftmax, WPlainTensor, WDetached, WStartsUneven])
+def test_41_gradient_test_is_not_degenerate():
+    """Issue 15: the gradient was tested at raw weights [-0.5, 2], where it is 0 up to ε."""
+    with pytest.raises(AssertionError, match="no detach"):
+        L.check_weighted(WFrozenWeights)
+    with pytest.raises(AssertionError, match="ε"):
+        L.check_weighted(WNoEps)
+    with pytest.raises(AssertionError, match="gradient of the raw weights"):
+        L.check_weighted(WDetachedDenominator)
+
+
+@pytest.mark.parametrize("wrong", [WUnnormalised, WNoRelu, WSoftmax, WPlainTensor, WDetached, WStartsUneven,
+                                   WDetachedDenominator, WFrozenWeights, WNoEps])
 def test_41_rejects(wrong):
     with pytest.raises(AssertionError, match="Exercise 4.1"):
         L.check_weighted(wrong)

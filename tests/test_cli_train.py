@@ -119,3 +119,16 @@ def test_bad_numbers_and_options(tmp_path, train_inproc):
     assert_usage_error(train_inproc("baseline", "--data-root", str(tmp_path)), "CIFAR-10")
     assert_usage_error(train_inproc(), "no model given", "f3net-toy")
     assert not (tmp_path / "x").exists()
+
+
+def test_out_on_a_file_system_that_refuses_writes(tmp_path, train_inproc):
+    """`--out /proc/forbidden/x`: os.access says yes to root, /proc says no; one line, nothing left behind."""
+    out = train_inproc("f3net-toy", "--out", "/proc/forbidden/x")
+    assert_usage_error(out, "cannot create --out /proc/forbidden/x", "choose a folder you can write to")
+
+
+def test_out_probe_leaves_nothing_behind(tmp_path, train_inproc):
+    out = train_inproc("baseline", "--dataset", "cifar10", "--data-root", str(tmp_path / "nodata"), "--out",
+                       str(tmp_path / "a" / "b" / "run"))
+    assert_usage_error(out, "CIFAR-10 not found")
+    assert not (tmp_path / "a").exists()

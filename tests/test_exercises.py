@@ -13,8 +13,8 @@ import nbformat
 import pytest
 
 from fusion_course import cli
-from fusion_course.exercises import (BuildError, build_all, build_exercise, check_all, check_cell_id, render,
-                                     replace_regions)
+from fusion_course.exercises import (NAME_CELL, BuildError, build_all, build_exercise, check_all, check_cell_id,
+                                     render, replace_regions)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "course"
@@ -107,8 +107,62 @@ def test_fixture_exercise_notebook():
     for c in nb.cells:
         if c.cell_type == "code":
             assert c.outputs == [] and c.execution_count is None
-    assert nb.cells[0].cell_type == "markdown" and "generated from `solutions/99_fixture.ipynb`" in nb.cells[0].source
+    assert nb.cells[0].cell_type == "markdown" and "How to work and hand in" in nb.cells[0].source
+    assert "Generated from `solutions/99_fixture.ipynb`" in nb.cells[-1].source
     nbformat.validate(nb)
+
+
+def test_exercise_notebooks_open_with_a_note_and_the_name_cell():
+    """Learners read how to work and hand in, then type their name where the grader reads it (with ast)."""
+    import ast
+
+    nb, _ = build_exercise(FIXTURE / "solutions" / "99_fixture.ipynb")
+    note, name = nb.cells[0], nb.cells[1]
+    for words in ("Name your file", "99_fixture_<your name>.ipynb", "Keep the check cells", "Save", "hand in"):
+        assert words in note.source, words
+    assert "edit that file" not in note.source          # the old banner told learners not to edit their notebook
+    assert name.cell_type == "code" and name.source == NAME_CELL
+    assert name.source.startswith('STUDENT_NAME = ""') and "# type your name" in name.source.splitlines()[0]
+    assign = ast.parse(name.source).body[0]
+    assert isinstance(assign, ast.Assign) and assign.targets[0].id == "STUDENT_NAME" and assign.value.value == ""
+
+
+def test_exercise_notebooks_end_with_links(tmp_path):
+    sols = tmp_path / "solutions"
+    sols.mkdir()
+    (tmp_path / "notebooks").mkdir()
+    for name in ("00_start_here.ipynb", "05_demo.ipynb", "06_demo.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "notebooks" / name))
+    region = code("def f():\n    ### BEGIN SOLUTION {n}.1: return 1\n    return 1\n    ### END SOLUTION")
+    for n in (5, 6):
+        nbformat.write(nbformat.v4.new_notebook(cells=[md("# t"), code(region.source.format(n=n)),
+                                                        code(f'check("{n}.1", f)')]), str(sols / f"0{n}_demo.ipynb"))
+    first = build_exercise(sols / "05_demo.ipynb")[0].cells[-1].source
+    last = build_exercise(sols / "06_demo.ipynb")[0].cells[-1].source
+    assert "(../notebooks/00_start_here.ipynb)" in first and "(../notebooks/05_demo.ipynb)" in first
+    assert "(06_demo.ipynb)" in first and "next exercises" in first
+    assert "(05_demo.ipynb)" in last and "(../notebooks/06_demo.ipynb)" in last and "last exercise notebook" in last
+
+
+def test_repeated_instructions_are_a_warning_not_an_error(tmp_path, capsys):
+    src = ("class M:\n    def __init__(self):\n        ### BEGIN SOLUTION 7.1: do it\n        pass\n"
+           "        ### END SOLUTION\n\n    def forward(self):\n        ### BEGIN SOLUTION 7.1: do it\n"
+           "        pass\n        ### END SOLUTION")
+    path = _solution(tmp_path, [md("# t"), code(src), code('check("7.1", M)')])
+    nb, info = build_exercise(path)
+    assert len(info.warnings) == 1 and "exercise 7.1 repeat one instruction" in info.warnings[0]
+    assert cli.main(["build-exercises", "--solutions", str(tmp_path / "solutions"), "--out", str(tmp_path / "ex")]) == 0
+    assert "warning: solutions/07_demo.ipynb, cell 1" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    sols = tmp_path / "solutions"
+    shutil.copytree(FIXTURE / "solutions", sols)
+    assert cli.main(["build-exercises", "--solutions", str(sols), "--out", str(blocker / "ex")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
 
 
 def test_build_is_deterministic_and_clears_outputs(tmp_path):

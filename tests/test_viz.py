@@ -110,3 +110,42 @@ def test_lego_diagram():
     assert {"a", "b", "c", "abc"} <= set(texts)
     with pytest.raises(ValueError):
         lego_diagram([])
+
+
+def test_table_renders_html_with_a_caption_and_text_as_fallback():
+    from fusion_course.viz import Table
+
+    t = table([["concat", 0.91, 14400], ["sum <1x1>", torch.tensor(0.8751), 10368]],
+              columns=["fusion", "acc", "params"], caption="Cost & accuracy")
+    assert isinstance(t, Table)
+    html = t._repr_html_()
+    assert html.startswith('<table class="fusion-table">') and html.endswith("</table>")
+    assert "<caption>Cost &amp; accuracy</caption>" in html
+    assert "<thead><tr><th>fusion</th><th" in html and html.count("<tr>") == 3
+    assert "sum &lt;1x1&gt;" in html                                   # cells are escaped
+    assert '<td style="text-align: right">0.875</td>' in html         # numbers right-aligned, floatfmt applied
+    assert "<td>concat</td>" in html
+    assert repr(t).splitlines() == [
+        "Cost & accuracy",
+        "fusion       acc  params",
+        "---------  -----  ------",
+        "concat     0.910   14400",
+        "sum <1x1>  0.875   10368",
+    ]
+    assert str(t) == repr(t)
+
+
+def test_table_options_and_ipython_text():
+    t = table([{"model": "a", "iou": 0.5}, {"model": "b", "iou": 0.25}], floatfmt=".1%")
+    assert repr(t).splitlines() == ["model    iou", "-----  -----", "a      50.0%", "b      25.0%"]
+    assert "<caption>" not in t._repr_html_()
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    assert pretty.pretty(t) == repr(t)
+    bare = table([[1, "x"]])
+    assert repr(bare) == "1  x" and "<thead>" not in bare._repr_html_()
+
+
+def test_table_with_headers_keeps_printing(capsys):
+    """The older call (headers=, decimals=) still prints text and returns None: stored outputs stay."""
+    assert table([["x", 1.23456]], headers=["a", "b"], decimals=2) is None
+    assert capsys.readouterr().out.splitlines() == ["a     b", "-  ----", "x  1.23"]

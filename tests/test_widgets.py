@@ -132,3 +132,51 @@ def test_displaying_the_simulator_displays_its_panel(maps):
     bundle = sim._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == sim.panel.model_id
+
+
+def test_display_carries_a_static_picture_and_one_line_of_text(maps):
+    """A notebook opened before anything runs (untrusted, or no widget state) shows the PNG, not `VBox(...)`."""
+    import base64
+
+    sim = FusionSimulator(maps, weights=[2.0, 0.5, -1.0])
+    data = sim._repr_mimebundle_()
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == sim.panel.model_id
+    png = base64.b64decode(data["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == sim.image.value        # the picture of the current state
+    assert data["text/plain"] == "Fusion Simulator: run the cell to move the sliders"
+    assert "VBox" not in data["text/plain"]
+    sim.sliders[0].value = -2.0
+    assert base64.b64decode(sim._repr_mimebundle_()["image/png"]) != png        # it follows the sliders
+
+
+def test_display_fallback_without_live_drawing(maps):
+    import base64
+
+    sim = FusionSimulator(maps, live=False)
+    assert sim.image.value == b""
+    assert base64.b64decode(sim._repr_mimebundle_()["image/png"])[:4] == b"\x89PNG"
+
+
+def test_ipython_display_formatter_keeps_the_fallbacks(maps):
+    IPython = pytest.importorskip("IPython")
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(FusionSimulator(maps, live=False))
+    assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"} <= set(data)
+    del IPython
+
+
+def test_sliders_are_long(maps):
+    sim = FusionSimulator(maps, live=False)
+    for s in sim.sliders:
+        assert s.layout.width == "100%" and int(s.layout.min_width.removesuffix("px")) >= 500
+
+
+def test_normalisation_method_is_disabled_while_normalisation_is_off(maps):
+    sim = FusionSimulator(maps, live=False)
+    assert sim.method.disabled
+    sim.normalize.value = True
+    assert not sim.method.disabled
+    sim.normalize.value = False
+    assert sim.method.disabled
+    assert not FusionSimulator(maps, normalize="fast", live=False).method.disabled

@@ -9,6 +9,11 @@ so learners always read *what was expected*, *what came back* and *what to look 
 solution. ``NotImplementedError`` (an unsolved exercise) is never caught: it must reach the notebook
 unchanged, because the exercise gates and the grader read it as "not attempted".
 
+The ``AssertionError`` raised by :func:`fail` carries a :class:`Feedback` (``exc.feedback``): ``check``
+uses it to show the learner a few lines instead of a traceback through this package, while
+``str(exc)`` keeps the one-line message the grader records. Known mistakes get their own diagnosis
+with :func:`reject_mistake` (e.g. σ applied to every term instead of to the sum).
+
 Example (a whole check)::
 
     from ._tools import call, assert_shape, assert_close, maps, unchanged
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -34,7 +40,7 @@ import torch
 __all__ = [
     "fail", "require", "generator", "randn", "maps", "call", "assert_tensor", "assert_shape",
     "assert_close", "assert_finite", "assert_in_range", "assert_module", "assert_callable",
-    "unchanged", "assert_not_mutated", "describe", "EDGE_SHAPES",
+    "unchanged", "assert_not_mutated", "describe", "reject_mistake", "Feedback", "EDGE_SHAPES",
 ]
 
 # Shapes every map-in/map-out check should try: a batch of 1, odd sizes, non-square maps.
@@ -54,9 +60,30 @@ def _message(exercise: str, expected: str | None, got: str | None, hint: str | N
     return " ".join(parts)
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """The parts of a failed check's message, kept so a notebook can show them on separate lines."""
+
+    exercise: str
+    expected: str | None = None
+    got: str | None = None
+    hint: str | None = None
+
+    def lines(self) -> list[str]:
+        """What the learner reads under a failed check cell: a headline and up to three short lines."""
+        rows = [("expected", self.expected), ("got", self.got), ("hint", self.hint and self.hint.rstrip("."))]
+        return [f"✘ Exercise {self.exercise} does not pass yet"] + [f"  {k + ':':<9} {v}" for k, v in rows if v]
+
+
 def fail(exercise: str, expected: str | None = None, got: str | None = None, hint: str | None = None):
-    """Raise the teaching ``AssertionError``: ``Exercise N.k: expected X, got Y. Hint: Z.``"""
-    raise AssertionError(_message(exercise, expected, got, hint))
+    """Raise the teaching ``AssertionError``: ``Exercise N.k: expected X, got Y. Hint: Z.``
+
+    The exception carries its parts as ``exc.feedback`` (a :class:`Feedback`), so ``check`` can show
+    them without a traceback through the course's code.
+    """
+    exc = AssertionError(_message(exercise, expected, got, hint))
+    exc.feedback = Feedback(exercise, expected, got, hint)
+    raise exc
 
 
 def require(exercise: str, condition: Any, expected: str, got: str | None = None, hint: str | None = None) -> None:
@@ -225,6 +252,23 @@ def assert_callable(exercise: str, value: Any, what: str = "your answer", hint: 
         fail(exercise, f"{what} to be a function", describe(value),
              hint or "pass the function itself to check(...), without calling it")
     return value
+
+
+def reject_mistake(exercise: str, actual: Any, reference: torch.Tensor, mistake: torch.Tensor, *, expected: str,
+                   got: str, hint: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+    """Fail with a targeted diagnosis when ``actual`` is what a known mistake computes.
+
+    ``mistake`` is the output of the wrong answer on the same input. Nothing happens when the answer
+    is not a tensor of the reference's shape, when it does not match the mistake, or when the mistake
+    and the reference agree on this input (the mistake cannot be told apart there), so the general
+    comparison that follows still runs.
+    """
+    if not (torch.is_tensor(actual) and torch.is_tensor(mistake) and actual.shape == reference.shape == mistake.shape):
+        return
+    a, m, r = (t.detach().to(torch.float64) for t in (actual, mistake, reference))
+    close = lambda x, y: bool(((x - y).abs() <= atol + rtol * y.abs()).all())  # noqa: E731 (NaN counts as far)
+    if close(a, m) and not close(m, r):
+        fail(exercise, expected, got, hint)
 
 
 # ----------------------------------------------------------------------------- in-place mutation

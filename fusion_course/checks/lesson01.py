@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import torch
 
-from ._tools import EDGE_SHAPES, assert_close, assert_finite, describe, fail, maps, randn, require, run_answer, unchanged
+from ._tools import (EDGE_SHAPES, assert_close, assert_finite, describe, fail, maps, randn, reject_mistake, require,
+                     run_answer, unchanged)
 
 __all__ = ["CHECKS"]
 
@@ -42,6 +43,7 @@ def check_fuse(fn: Callable[..., Any]) -> str:
             if torch.is_tensor(out) and out.shape == z.shape and act != "identity" and torch.allclose(out, z, atol=1e-5):
                 fail(ex, f"σ = {act} applied to the weighted sum", "the weighted sum itself (no activation)",
                      "apply the activation named by `activation` to the sum, as the last step")
+            _diagnose_fuse(ex, out, feats, weights, act, sigma)
             assert_close(ex, out, sigma(z), f"output for {n} map(s) of shape {shape} with σ = {act}",
                          hint="out = σ(w_1·F_1 + … + w_n·F_n): every map times its own weight, summed, then σ; "
                               "it must work for any number of maps")
@@ -54,6 +56,30 @@ def check_fuse(fn: Callable[..., Any]) -> str:
     return "σ(Σ w_i F_i) for 1 to 4 maps, 4 activations, negative weights, batch 1 and odd sizes; inputs untouched"
 
 
+def _diagnose_fuse(ex: str, out: Any, feats: list[torch.Tensor], weights: list[float], act: str,
+                   sigma: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Name the usual ways of misplacing σ or the sum, each with its own hint."""
+    z = sum(w * f for w, f in zip(weights, feats))
+    once = f"σ = {act} applied once, to the whole weighted sum"
+    reject_mistake(ex, out, sigma(z), sum(sigma(w * f) for w, f in zip(weights, feats)), expected=once,
+                   got="σ applied to each term before summing, Σ σ(w_i·F_i)",
+                   hint="first add up the weighted maps, z = w_1·F_1 + … + w_n·F_n, then apply σ to z once: "
+                        "σ(a) + σ(b) is not σ(a + b)")
+    reject_mistake(ex, out, sigma(z), sum(w * sigma(f) for w, f in zip(weights, feats)), expected=once,
+                   got="σ applied to each map before weighting, Σ w_i·σ(F_i)",
+                   hint="σ is the last step: weight the raw maps, add them up, then apply σ to the sum")
+    for other, other_sigma in _SIGMA.items():
+        if other != act:
+            reject_mistake(ex, out, sigma(z), other_sigma(z), expected=f"σ = {act}, the activation passed in",
+                           got=f"σ = {other} applied to the weighted sum",
+                           hint="apply the activation the `activation` argument names (identity, relu, sigmoid "
+                                "or tanh), not a fixed one")
+    reject_mistake(ex, out, sigma(z), sigma(z / len(feats)), expected="σ of the weighted sum",
+                   got="σ of the weighted sum divided by the number of maps (a mean)",
+                   hint="the formula adds the weighted maps; it does not divide by n (the weights already say "
+                        "how much each map counts)")
+
+
 def _normalize_reference(raw: torch.Tensor, how: str) -> torch.Tensor:
     if how == "softmax":
         return torch.softmax(raw, dim=0)
@@ -61,14 +87,36 @@ def _normalize_reference(raw: torch.Tensor, how: str) -> torch.Tensor:
     return w / (1e-4 + w.sum(dim=0))
 
 
+def _diagnose_normalize(ex: str, out: Any, raw: torch.Tensor, how: str, expected: torch.Tensor) -> None:
+    """Name the usual mistakes of 1.2: no ε, no relu, the other normalisation, a naive exp."""
+    if how == "fast" and bool((raw <= 0).all()) and torch.is_tensor(out) and not bool(torch.isfinite(out).all()):
+        fail(ex, f"all-zero fast weights for raw weights {raw.tolist()} (relu makes each 0, and 0 / (ε + 0) = 0)",
+             "NaN values (0 / 0)",
+             "you divide by Σ_j relu(w_j) alone; add ε = 1e-4 to the denominator, so that when every raw weight "
+             "is <= 0 the weights are 0 instead of 0 / 0")
+    if how == "fast":
+        reject_mistake(ex, out, expected, raw / (1e-4 + raw.sum(dim=0)), expected="fast-normalised weights",
+                       got="weights divided by their sum without relu (negative weights stay negative)",
+                       hint="fast normalisation clips negative raw weights to 0 first: "
+                            "relu(w_i) / (ε + Σ_j relu(w_j))")
+    other = _normalize_reference(raw, "fast" if how == "softmax" else "softmax")
+    reject_mistake(ex, out, expected, other, expected=f"{how} weights for how={how!r}",
+                   got=f"the {'fast' if how == 'softmax' else 'softmax'} normalisation",
+                   hint="look at `how`: 'softmax' is exp(w_i)/Σ_j exp(w_j), 'fast' is relu(w_i)/(ε + Σ_j relu(w_j))")
+    if how == "softmax":
+        assert_finite(ex, out, f"the softmax weights for raw weights of shape {tuple(raw.shape)}",
+                      hint="exp(1000) overflows to inf; subtract the largest weight first, or use torch.softmax")
+
+
 def check_normalize(fn: Callable[..., Any]) -> str:
     """1.2: ``fn(raw, how)`` with ``how`` in {"softmax", "fast"}: normalise over axis 0 (the inputs)."""
     ex = "1.2"
     cases = [
-        torch.tensor([0.5, 0.3, 0.2]),
+        torch.tensor([1.5, 0.5, 1.0]),                     # sums to 3: normalising must change it
         torch.tensor([2.0, 1.0, -1.5]),                    # a negative weight
         torch.tensor([3.0]),                               # one input
         torch.tensor([1000.0, 999.0, 990.0]),              # large logits: a naive exp overflows
+        torch.tensor([-1.0, -0.5, 0.0]),                   # every weight <= 0: fast normalisation needs its ε
         randn(4, 5, seed=3),                               # per-channel: (n inputs, C channels)
         randn(2, 3, seed=4).abs() + 0.1,                   # (n, C) with n < C: the axis matters
     ]
@@ -82,8 +130,7 @@ def check_normalize(fn: Callable[..., Any]) -> str:
             if torch.is_tensor(out) and out.shape == raw.shape and torch.allclose(out.double(), raw.double()):
                 fail(ex, f"{how}-normalised weights", "the raw weights unchanged",
                      "the effective weights must sum to 1 over the inputs")
-            assert_finite(ex, out, f"the {what}",
-                          hint="exp(1000) overflows to inf; subtract the largest weight first, or use torch.softmax")
+            _diagnose_normalize(ex, out, raw, how, expected)
             if raw.ndim == 2 and torch.is_tensor(out) and out.shape == raw.shape:
                 sums = out.sum(dim=0)
                 require(ex, torch.allclose(sums, expected.sum(dim=0), atol=1e-3),

@@ -60,19 +60,46 @@ def check_weighted(cls: Any) -> str:
         assert_close(ex, out, expected, what=f"output with raw weights {[round(v, 2) for v in vals.tolist()]}",
                      hint="w = relu(raw) / (1e-4 + sum(relu(raw))), then sum w_i * maps[i]; negative raw "
                           "weights must count as 0")
-        # 3) gradients reach the raw weights
-        raw.grad = None
-        try:
-            run_answer(ex, fuse, xs, what="fuse(maps)").sum().backward()
-        except RuntimeError as err:
-            if isinstance(err, NotImplementedError):
-                raise
-            fail(ex, "backward() through your module to work", f"RuntimeError: {str(err).splitlines()[0][:160]}",
-                 "compute the weights from the parameter with torch operations (no .item(), no detach)")
-        require(ex, raw.grad is not None and torch.isfinite(raw.grad).all() and raw.grad.abs().sum() > 0,
-                "a gradient on the raw weights after backward()", "no gradient",
-                "compute the weights from the parameter with torch operations (no .item(), no detach)")
+        # 2b) every raw weight <= 0 (training can get there): relu zeroes them all and ε keeps 0 / 0 away
+        with torch.no_grad():
+            raw.copy_(torch.linspace(-1.0, 0.0, n).view_as(raw))
+        out = run_answer(ex, fuse, xs, what="fuse(maps)")
+        if torch.is_tensor(out) and not bool(torch.isfinite(out).all()):
+            fail(ex, "an all-zero output when every raw weight is <= 0", "NaN values (0 / 0)",
+                 "add ε = 1e-4 to the denominator: relu(raw) / (1e-4 + Σ relu(raw))")
+        assert_close(ex, out, torch.zeros_like(xs[0]), what="output when every raw weight is <= 0",
+                     hint="negative raw weights count as 0 (relu), so the weights and the output are all 0")
+        # 3) gradients reach the raw weights. At positive, unequal raw weights and against a random target,
+        # every raw weight has a clearly non-zero gradient (at [-0.5, 2] it would be 0 up to ε).
+        _check_gradients(ex, fuse, raw, xs, seed=n)
     return "n = 3, 2, 4 inputs incl. batch 1 and odd sizes; relu + normalisation; gradients reach the weights"
+
+
+def _check_gradients(ex: str, fuse: nn.Module, raw: nn.Parameter, xs: list[torch.Tensor], seed: int) -> None:
+    """The raw weights' gradient must equal the formula's, at a configuration where it is far from 0."""
+    n = len(xs)
+    with torch.no_grad():
+        raw.copy_(torch.linspace(0.5, 1.5, n).view_as(raw))
+    target = maps([xs[0].shape], seed=100 + seed)[0]
+    ref_raw = raw.detach().flatten().clone().requires_grad_(True)
+    w = F.relu(ref_raw)
+    w = w / (EPS + w.sum())
+    (sum(wi * x for wi, x in zip(w, xs)) * target).sum().backward()
+    raw.grad = None
+    try:
+        (run_answer(ex, fuse, xs, what="fuse(maps)") * target).sum().backward()
+    except RuntimeError as err:
+        if isinstance(err, NotImplementedError):
+            raise
+        fail(ex, "backward() through your module to work", f"RuntimeError: {str(err).splitlines()[0][:160]}",
+             "compute the weights from the parameter with torch operations (no .item(), no detach)")
+    require(ex, raw.grad is not None and bool(torch.isfinite(raw.grad).all()) and bool(raw.grad.abs().sum() > 0),
+            "a gradient on the raw weights after backward()", "no gradient",
+            "compute the weights from the parameter with torch operations (no .item(), no detach)")
+    assert_close(ex, raw.grad.flatten(), ref_raw.grad, what=f"gradient of the raw weights (raw = "
+                 f"{[round(v, 2) for v in ref_raw.tolist()]})", atol=1e-4, rtol=1e-3,
+                 hint="the gradient flows through relu and the division by (1e-4 + Σ relu(raw)): compute the "
+                      "weights from the parameter in forward, every call")
 
 
 # ------------------------------------------------------------------------------------------- 4.2

@@ -201,8 +201,8 @@ def _resolve(name: str) -> BenchTarget:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # argparse would exit; the CLI turns UsageError into exit 2
-        raise UsageError(f"{message}\n{self.format_usage().strip()}")
+    def error(self, message: str) -> None:   # argparse would exit; the CLI turns UsageError into one line, exit 2
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:

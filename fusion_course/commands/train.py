@@ -81,12 +81,41 @@ def check_out_dir(out: Path, resume: bool) -> None:
         if (out / "last.pt").exists() and not resume:
             raise UsageError(f"--out {out} already holds a run (last.pt); pass --resume to continue it, "
                              "or choose another --out")
+        probe_writable(out)
         return
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot create --out {out}: {parent} is not writable; choose a folder you can write to")
+    probe_writable(out)
+
+
+def probe_writable(out: Path) -> None:
+    """Create ``out`` and a file in it, then remove both: the only test that also holds for root and /proc.
+
+    ``os.access`` says yes to root everywhere, and some file systems (``/proc``, read-only mounts)
+    refuse anyway; finding out before the data is loaded beats a traceback after the first epoch.
+    """
+    created = []
+    for folder in reversed([out, *out.parents]):
+        if not folder.exists():
+            created.append(folder)
+    try:
+        for folder in created:
+            folder.mkdir()
+        probe = out / ".fusion-course-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot create --out {out} ({exc.strerror or exc}); "
+                         "choose a folder you can write to") from None
+    finally:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 def load_splits(name: str, *, task: str, image_size: int | None, data_root: str | None, download: bool) -> dict:
