@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import UsageError
+from .errors import PATH_ERRORS, UsageError, path_message
 
 # name -> (module, one-line description). The order is the order of `fusion-course --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -18,7 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("fusion_course.commands.train", "train a model of the course on an offline dataset (or CIFAR-10)"),
     "grade": ("fusion_course.commands.grade", "grade a folder of submitted exercise notebooks"),
     "build-exercises": ("fusion_course.commands.build_exercises", "write exercises/ from solutions/ (or --check for drift)"),
+    "experiment": ("fusion_course.commands.experiment", "run a lesson's experiment over seeds and write its JSON results file"),
     "bench": ("fusion_course.commands.bench", "benchmark fusion operators and models (params, multiply-adds, latency)"),
+    "site": ("fusion_course.commands.site", "build the course as an offline website from the stored notebooks"),
 }
 
 
@@ -57,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.main(rest) or 0)
     except UsageError as exc:
         print(f"fusion-course {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except PATH_ERRORS as exc:   # a path the command was given: a message, not a traceback
+        print(f"fusion-course {name}: error: {path_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nfusion-course {name}: interrupted", file=sys.stderr)

@@ -45,6 +45,8 @@ __all__ = [
     "ppa_weight_map",
     "weighted_bce",
     "weighted_iou",
+    "bce_iou_loss",
+    "ppa_released_loss",
     "ppa_loss",
     "bce_loss",
     "deep_supervision_loss",
@@ -140,7 +142,32 @@ def bce_loss(logits: Tensor, mask: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, mask)
 
 
-_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"ppa": ppa_loss, "bce": bce_loss}
+def bce_iou_loss(logits: Tensor, mask: Tensor) -> Tensor:
+    """BCE + IoU with every pixel weighted 1: PPA's two terms without its boundary weighting.
+
+    Lesson 06 uses it to separate PPA's two changes to plain BCE: the added IoU term, and the weights.
+    """
+    _check_pair(logits, mask, "bce_iou_loss")
+    ones = torch.ones_like(mask)
+    return (weighted_bce(logits, mask, ones) + weighted_iou(logits, mask, ones)).mean()
+
+
+def ppa_released_loss(logits: Tensor, mask: Tensor, weight: Tensor | None = None) -> Tensor:
+    """PPA as the released F3Net code computes it: ``reduce='none'`` makes its BCE the plain mean.
+
+    ``F.binary_cross_entropy_with_logits(..., reduce='none')`` reads the legacy boolean ``reduce`` as
+    True and returns the scalar mean BCE, so ``(w·bce).sum() / w.sum()`` is that scalar again: only the
+    IoU term is boundary-weighted. Kept to measure what the slip costs, not to train with.
+    """
+    _check_pair(logits, mask, "ppa_released_loss")
+    if weight is None:
+        weight = ppa_weight_map(mask)
+    mean_bce = F.binary_cross_entropy_with_logits(logits, mask)       # what reduce='none' returned
+    return mean_bce + weighted_iou(logits, mask, weight).mean()
+
+
+_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "ppa": ppa_loss, "bce": bce_loss, "bce_iou": bce_iou_loss, "ppa_released": ppa_released_loss}
 
 
 def deep_supervision_loss(
@@ -163,7 +190,7 @@ def deep_supervision_loss(
     Args:
         outputs: a tensor (one prediction) or a list of ``(B, 1, h, w)`` logits.
         mask: ``(B, 1, H, W)`` ground truth in [0, 1].
-        loss: ``"ppa"``, ``"bce"`` or a callable ``(logits, mask) -> scalar``.
+        loss: ``"ppa"``, ``"bce"``, ``"bce_iou"``, ``"ppa_released"`` or a callable ``(logits, mask) -> scalar``.
         weights: the main weight, then one weight per side output.
         n_main: how many leading outputs are main predictions.
 
@@ -188,9 +215,9 @@ def deep_supervision_loss(
             f"({tuple(weights)}); pass weights= with one weight for the main prediction and one per side output"
         )
     size = mask.shape[-2:]
-    if fn is ppa_loss:   # one weight map serves every output
-        weight = ppa_weight_map(mask)
-        fn = lambda out, m: ppa_loss(out, m, weight)  # noqa: E731
+    if fn in (ppa_loss, ppa_released_loss):   # one weight map serves every output
+        weight, weighted = ppa_weight_map(mask), fn
+        fn = lambda out, m: weighted(out, m, weight)  # noqa: E731
     total = mask.new_zeros(())
     for k, out in enumerate(outputs):
         if not isinstance(out, Tensor) or out.dim() != 4:

@@ -378,7 +378,8 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
         amp: bf16 autocast on CUDA (ignored on CPU). channels_last: NHWC memory layout (faster convs on GPU,
             often on CPU too).
         seed: seeds everything; epoch ``e`` shuffles with ``seed + e``.
-        progress: show a tqdm bar per epoch (loss in the postfix).
+        progress: show a progress bar (``fusion_course.progress``: a widget in a notebook that leaves a
+            line of text in the saved file, tqdm's text bar in a terminal), with the running loss.
         verbose: print one line of results per epoch (default: same as ``progress``).
         checkpoint_dir: where ``last.pt`` and ``metrics.json`` go each epoch (atomically).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
@@ -386,7 +387,7 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
         callback: called with ``{"epoch", "step", "loss"}`` after every batch (e.g. to stop early by raising).
         desc: label for the progress bars.
     """
-    from tqdm.auto import tqdm
+    from .progress import Progress
 
     train_set = as_dataset(train_data)
     val_set = as_dataset(val_data) if val_data is not None else None
@@ -478,12 +479,12 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                 g = torch.Generator().manual_seed(seed + epoch)
                 loader = DataLoader(train_set, batch_size=per_rank_batch, shuffle=True, generator=g,
                                     num_workers=num_workers)
-            # mininterval: at most two redraws a second, so a notebook's progress widget stays cheap.
-            bar = tqdm(loader, desc=f"{label} epoch {epoch + 1}/{epochs}", leave=False, disable=not show,
-                       dynamic_ncols=True, mininterval=0.5)
+            if bar is None:   # one bar for the whole run; its description names the epoch
+                bar = Progress(len(loader) * (epochs - start_epoch), label, disable=not show)
+            bar.set_description(f"{label} epoch {epoch + 1}/{epochs}")
             loss_sum = torch.zeros((), dtype=torch.float64)
             seen = 0
-            for step, (x, y) in enumerate(bar):
+            for step, (x, y) in enumerate(loader):
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 if channels_last and x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -502,10 +503,10 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                 loss_sum += value * len(x)
                 seen += len(x)
                 if show:
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
+                    bar.set_info(f"loss {loss_sum.item() / seen:.4f}")
+                bar.update()
                 if callback is not None:
                     callback({"epoch": epoch + 1, "step": step + 1, "loss": value})
-            bar.close()
             totals = _all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64)]),
                                      dev, distributed)
             row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(totals[0] / totals[1])}
@@ -525,7 +526,7 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if talk:
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds"))
-                tqdm.write(f"{label} epoch {epoch + 1}/{epochs}  {shown}  ({row['seconds']:.1f} s)")
+                print(f"{label} epoch {epoch + 1}/{epochs}  {shown}  ({row['seconds']:.1f} s)", flush=True)
             if ckdir is not None and is_main:
                 _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                               "scheduler": sched.state_dict() if sched is not None else None,
@@ -542,6 +543,8 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
             print(f"\ninterrupted during epoch {done + 1}; {ckdir / CHECKPOINT} holds epoch {done}"
                   + (" (resume with resume=True)" if done else ""))
         raise
+    if bar is not None:
+        bar.close()
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
     if history.best is None and history.epochs:

@@ -237,11 +237,11 @@ class F3Net(nn.Module):
         sides = [up(head(f)) for head, f in zip(self.side_heads, feats)]
         return [final, *earlier, *sides]
 
-    def default_loss(self, bce: bool = False):
-        """The paper's training loss for this model: PPA (or plain BCE) with deep supervision."""
+    def default_loss(self, bce: bool = False, *, loss: str | None = None):
+        """The paper's training loss for this model: PPA (or ``loss``, e.g. ``"bce"``) with deep supervision."""
         from ..losses import DeepSupervisionLoss
 
-        return DeepSupervisionLoss("bce" if bce else "ppa", n_main=self.n_decoders)
+        return DeepSupervisionLoss(loss or ("bce" if bce else "ppa"), n_main=self.n_decoders)
 
 
 def _build_f3net(in_channels: int = 3, num_classes: int = 1, **options) -> F3Net:

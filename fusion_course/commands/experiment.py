@@ -1,0 +1,132 @@
+"""`fusion-course experiment`: run a lesson's experiment at full size and write its results file.
+
+usage: fusion-course experiment NAME [--seeds N] [--only MODEL ...] [--device cpu|cuda]
+                                     [--workers K] [--threads T] [--set key=value ...] [--out FILE]
+
+NAME is ``fusion-helps`` (lesson 05: five decoders, does fusing levels help segmentation?) or
+``f3net-ablation`` (lesson 06: F3Net's fusion, feedback and focus, one change at a time).
+
+A lesson trains only what fits its time budget on a laptop CPU. This command runs the same code over
+more seeds and models and writes a small JSON file with the results and their provenance (the command,
+package versions, hardware and date), which the lesson loads and labels as loaded. On a CPU with many
+cores, ``--workers`` trains several runs at once, each on ``--threads`` threads (2 matches the lessons).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+
+# name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, run_grid)
+EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation"}
+
+
+def default_out(name: str) -> Path:
+    return Path("docs") / "results" / f"{EXPERIMENTS[name]}.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fusion-course experiment",
+                                description="Run a lesson's experiment over seeds and write a JSON results file.")
+    p.add_argument("name", choices=list(EXPERIMENTS), help="fusion-helps (lesson 05) or f3net-ablation (lesson 06)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for every model (default 5)")
+    p.add_argument("--only", action="append", default=None, metavar="MODEL",
+                   help="train only this model (repeat for several; default: all)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--workers", type=int, default=1, help="runs trained at once (CPU; default 1)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads per run (default 2, as in the lessons)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the scale, e.g. --set n_train=3000 --set epochs=8 (default: the lesson's)")
+    p.add_argument("--out", default=None, metavar="FILE", help="results file (default docs/results/<name>.json)")
+    return p
+
+
+def provenance(argv: list[str], device: str) -> dict:
+    """What a reader needs to reproduce or doubt a results file."""
+    import torch
+
+    from .. import __version__
+
+    hw = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+          "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        hw["gpu"] = torch.cuda.get_device_name(0)
+    return {"command": "fusion-course experiment " + " ".join(shlex.quote(a) for a in argv),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+            "versions": {"fusion_course": __version__, "torch": torch.__version__.split("+")[0],
+                         "python": platform.python_version()},
+            "hardware": hw}
+
+
+def _config(module, settings: list[str]):
+    fields = {f.name: f.type for f in dataclasses.fields(module.Config)}
+    values = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        try:
+            values[key] = (float if fields[key] in (float, "float") else int)(value)
+        except ValueError:
+            raise UsageError(f"--set {item!r}: {value!r} is not a number") from None
+    return module.Config(**values)
+
+
+def _names(module, only: list[str] | None) -> list[str]:
+    names = list(module.NAMES) if not only else only
+    unknown = [n for n in names if n not in module.NAMES]
+    if unknown:
+        raise UsageError(f"unknown model(s) {', '.join(map(repr, unknown))}; choose from {', '.join(module.NAMES)}")
+    return names
+
+
+def _check_out(path: Path) -> None:
+    """Fail before hours of training, not after: the results file's folder must be creatable and writable."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write {path} ({exc.strerror or exc}); pass --out FILE in a folder you can write") from None
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.seeds < 1 or args.workers < 1 or args.threads < 1:
+        raise UsageError("--seeds, --workers and --threads must be at least 1")
+    module = importlib.import_module(f"fusion_course.experiments.{EXPERIMENTS[args.name]}")
+    cfg, names = _config(module, args.set), _names(module, args.only)
+    out = Path(args.out) if args.out else default_out(args.name)
+    _check_out(out)
+    base = module.baseline(module.load_data(cfg))
+    print("constant prediction: " + "  ".join(f"{k} {v:.3f}" for k, v in base.items()), flush=True)
+
+    def report(key: tuple[str, int], scores: dict) -> None:
+        print(f"{key[0]:22s} seed {key[1]}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+
+    results = module.run_grid(names, range(args.seeds), cfg, device=args.device, workers=args.workers,
+                              threads=args.threads, on_result=report)
+    doc = {"experiment": args.name, "config": dataclasses.asdict(cfg), "provenance": provenance(argv, args.device),
+           "constant": base, "runs": [{"model": n, "seed": s, **results[n, s]} for n in names for s in range(args.seeds)]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

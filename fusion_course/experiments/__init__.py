@@ -1,0 +1,8 @@
+"""Experiments the lessons run live and the ``fusion-course experiment`` command runs at full size.
+
+A lesson trains what fits its time budget on a laptop CPU; the same code, with more seeds or more
+models, writes a small JSON results file (with its command, versions, hardware and date) that the
+lesson loads and labels as loaded. One module per experiment:
+
+* :mod:`fusion_course.experiments.fusion_helps`: lesson 05, does fusing encoder levels help segmentation?
+"""

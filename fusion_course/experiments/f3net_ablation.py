@@ -1,0 +1,115 @@
+"""Lesson 06's experiment: which of F3Net's three ideas pays at teaching scale, and why.
+
+A teaching-scale F3Net (``fusion_course.models.F3Net``: a 4-stage CNN from scratch, width 16) trained on
+the ``saliency`` task at one budget, with one change per variant:
+
+* **fusion**: the decoder's cross step is a sum, a concatenation or CFM's product;
+* **feedback**: one sub-decoder or two, and a parameter-matched control (one sub-decoder made wider
+  until it has as many parameters as two) so that "feedback helps" cannot be "more parameters help";
+* **focus**: plain BCE, BCE + an unweighted IoU term, PPA (boundary-weighted BCE + IoU), and PPA as the
+  released code computes it (``reduce='none'`` makes its BCE an unweighted mean).
+
+Every variant must beat a constant prediction, the mean training mask, which ignores the image.
+
+>>> sorted(VARIANTS)[:3]
+['CFM', 'CFM + feedback', 'CFM, BCE']
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+__all__ = ["SalConfig", "VARIANTS", "load_data", "constant_baseline", "train_variant", "run_grid"]
+
+# name: (fuse, n_decoders, loss, width)
+VARIANTS: dict[str, tuple[str, int, str, int]] = {
+    "sum": ("sum", 1, "ppa", 16),
+    "concat": ("concat", 1, "ppa", 16),
+    "CFM": ("cfm", 1, "ppa", 16),
+    "CFM + feedback": ("cfm", 2, "ppa", 16),
+    "CFM, wider": ("cfm", 1, "ppa", 22),           # ≈ the parameters of "CFM + feedback", one sub-decoder
+    "CFM, BCE": ("cfm", 1, "bce", 16),
+    "CFM, BCE + IoU": ("cfm", 1, "bce_iou", 16),
+    "CFM, PPA as released": ("cfm", 1, "ppa_released", 16),
+}
+METRICS = ("mae", "max_f", "s_measure")
+
+
+@dataclass(frozen=True)
+class SalConfig:
+    """The budget every variant gets."""
+
+    size: int = 64           # saliency images are 64×64
+    n_train: int = 1000
+    n_test: int = 500
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 5e-3         # peak of the one-cycle schedule (Adam)
+    data_seed: int = 0
+
+
+def load_data(cfg: SalConfig) -> dict[str, Any]:
+    from ..data import load_dataset
+
+    return {"train": load_dataset("saliency", "train", n=cfg.n_train, seed=cfg.data_seed),
+            "test": load_dataset("saliency", "test", n=cfg.n_test, seed=cfg.data_seed)}
+
+
+def build(name: str, seed: int) -> torch.nn.Module:
+    from ..models import F3Net
+
+    fuse, n_decoders, _, width = VARIANTS[name]
+    torch.manual_seed(seed)
+    return F3Net(fuse=fuse, n_decoders=n_decoders, width=width)
+
+
+def constant_baseline(data: dict[str, Any]) -> dict[str, float]:
+    """Test scores of the mean training mask, the same prediction for every image."""
+    from .. import metrics
+
+    train = torch.stack([data["train"][i][1] for i in range(len(data["train"]))])
+    test = torch.stack([data["test"][i][1] for i in range(len(data["test"]))])
+    pred = train.mean(0, keepdim=True).expand_as(test).contiguous()
+    return {"mae": float(metrics.mae(pred, test)), "max_f": float(metrics.max_f_measure(pred, test)),
+            "s_measure": float(metrics.s_measure(pred, test))}
+
+
+def train_variant(name: str, seed: int, data: dict[str, Any], cfg: SalConfig, *, device: str = "cpu",
+                  progress: bool = True) -> tuple[dict[str, float], torch.nn.Module]:
+    """Train one variant at the common budget; return its test scores and the model (eval mode)."""
+    from ..train import evaluate, fit
+
+    model = build(name, seed)
+    start = time.perf_counter()
+    fit(model, data["train"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="onecycle",
+        loss=model.default_loss(loss=VARIANTS[name][2]), seed=seed, device=device, progress=progress,
+        verbose=False, restore_best=False, desc=f"{name} (seed {seed})")
+    scores = evaluate(model, data["test"], metrics=list(METRICS))
+    scores = {m: scores[m] for m in METRICS}
+    scores["seconds"] = round(time.perf_counter() - start, 1)
+    return scores, model.cpu().eval()
+
+
+def _one(job: tuple[str, int, dict, str, int]) -> tuple[tuple[str, int], dict[str, float]]:
+    name, seed, cfg_dict, device, threads = job
+    torch.set_num_threads(threads)
+    cfg = SalConfig(**cfg_dict)
+    scores, _ = train_variant(name, seed, load_data(cfg), cfg, device=device, progress=False)
+    return (name, seed), scores
+
+
+def run_grid(names: Sequence[str], seeds: Sequence[int], cfg: SalConfig, *, device: str = "cpu",
+             workers: int = 1, threads: int = 2, on_result=None) -> dict[tuple[str, int], dict[str, float]]:
+    from ._grid import run_jobs
+
+    jobs = [(n, s, dataclasses.asdict(cfg), device, threads) for n in names for s in seeds]
+    return run_jobs(_one, jobs, workers=workers, on_result=on_result)
+
+
+# The interface `fusion-course experiment` uses for every experiment module.
+Config, baseline = SalConfig, constant_baseline
+NAMES = tuple(VARIANTS)
