@@ -64,7 +64,8 @@ def test_bad_options():
         load_dataset("two-maps", "holdout")
 
 
-@pytest.mark.parametrize("inputs, fusion", [("A", None), ("B", None), ("AB", "concat"), ("AB", "sum"), ("AB", "gated")])
+@pytest.mark.parametrize("inputs, fusion", [("A", None), ("B", None), ("AB", "concat"), ("AB", "sum"), ("AB", "gated"),
+                                            ("AB", "early")])
 def test_models_see_only_their_maps(inputs, fusion):
     torch.manual_seed(0)
     net = TwoMapsNet(inputs, fusion or "concat").eval()
@@ -85,3 +86,26 @@ def test_model_errors():
         TwoMapsNet("AB", "attention")
     with pytest.raises(ValueError, match=r"\(B, 2, H, W\)"):
         TwoMapsNet()(torch.rand(1, 3, 16, 16))
+
+
+def test_early_fusion_is_one_encoder_over_both_channels():
+    torch.manual_seed(0)
+    net = TwoMapsNet("AB", "early").eval()
+    assert list(net.encoders) == ["AB"] and net.fusion is None
+    first = net.encoders["AB"][0]
+    assert first.in_channels == 2 and first.out_channels == 16
+    # Same encoder as a single-map model except for the 2-channel first conv: 16·9 more weights.
+    from fusion_course.profiling import count_params
+    assert count_params(net) == count_params(TwoMapsNet("A")) + 16 * 9
+    # Its first conv over [A‖B] is the sum of two per-map convs (the weights' channel slices).
+    x = torch.rand(2, 2, 16, 16)
+    conv_a = torch.nn.functional.conv2d(x[:, :1], first.weight[:, :1], first.bias, padding=1)
+    conv_b = torch.nn.functional.conv2d(x[:, 1:], first.weight[:, 1:], None, padding=1)
+    assert torch.allclose(first(x), conv_a + conv_b, atol=1e-6)
+
+
+def test_early_fusion_is_registered():
+    from fusion_course.models import create_model
+
+    net = create_model("two-maps-early", in_channels=2, num_classes=16)
+    assert isinstance(net, TwoMapsNet) and net.fusion_name == "early"

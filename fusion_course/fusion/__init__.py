@@ -16,6 +16,7 @@ ChannelAttentionFusion ``Σ softmax_i(MLP(GAP(Σ F)))_i ⊙ F_i``               
 AFF / IAFF             ``M ⊙ X + (1 − M) ⊙ Y``, M = MS-CAM                          arXiv:2009.14082
 FeatureFusionBlock     parallel convs → align → concat/sum → conv → act             newsletter
 FPN                    top-down pyramid, OrderedDict in/out                         arXiv:1612.03144
+BiFPNLayer             top-down + bottom-up pyramid, fast-normalised node weights   arXiv:1911.09070
 CFM                    F3Net's cross feature module, (low, high) -> (h4, v4)       arXiv:1911.11445
 =====================  ==========================================================  ==============
 
@@ -29,6 +30,7 @@ Example:
 from .aff import AFF, IAFF, MSCAM
 from .align import Align, align_features, resize, target_size
 from .attention import ChannelAttentionFusion
+from .bifpn import BiFPNLayer
 from .block import FeatureFusionBlock
 from .cfm import CFM
 from .concat import ConcatFusion
@@ -40,7 +42,7 @@ from .sum import SumFusion, sum_maps
 from .weighted import WeightedSumFusion, normalize_weights, weighted_sum
 
 __all__ = [
-    "AFF", "IAFF", "MSCAM", "Align", "align_features", "resize", "target_size", "ChannelAttentionFusion",
+    "AFF", "IAFF", "MSCAM", "Align", "BiFPNLayer", "align_features", "resize", "target_size", "ChannelAttentionFusion",
     "FeatureFusionBlock", "CFM", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
     "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SumFusion", "sum_maps",
     "WeightedSumFusion", "normalize_weights", "weighted_sum",

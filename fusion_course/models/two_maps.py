@@ -4,12 +4,18 @@ The newsletter's Easy section ("Feature Fusion Block") describes two treasure ma
 part of the answer, and a tool that combines them. :class:`TwoMapsNet` is that tool at its smallest:
 
     A ─ encoder_A ─┐
-                   ├─ fusion (concat | sum | gate) ─ flatten ─ linear ─ logits
+                   ├─ fusion (concat | sum | gated) ─ flatten ─ linear ─ logits
     B ─ encoder_B ─┘
 
 with ``inputs="A"`` or ``"B"`` dropping the other branch (the single-map baselines, same encoder and
 head). The fusion operators are the course's: ``ConcatFusion`` (``W·[a‖b]``), ``SumFusion`` (``a + b``)
 and ``GatedFusion`` (``g_A·a + g_B·b`` with per-sample sigmoid gates), see ``fusion_course.fusion``.
+
+``fusion="early"`` is the baseline every fusion design must beat: no branches at all, the two maps
+enter **one** encoder as the two channels of one image, so they are mixed by its very first conv
+(a conv over ``[A‖B]`` equals ``conv_A(A) + conv_B(B)``: early fusion sums per-map convolutions)::
+
+    [A ‖ B] ─ encoder (2 input channels) ─ flatten ─ linear ─ logits
 
 The head flattens the ``(C, H/4, W/4)`` map instead of averaging it: global average pooling would
 throw away *where* the mark is, which is half of the label.
@@ -21,6 +27,8 @@ Example:
     (5, 16)
     >>> TwoMapsNet(inputs="A", num_classes=16)(torch.rand(1, 2, 16, 16)).shape
     torch.Size([1, 16])
+    >>> TwoMapsNet(fusion="early")(torch.rand(5, 2, 16, 16)).shape
+    torch.Size([5, 16])
 """
 from __future__ import annotations
 
@@ -31,13 +39,13 @@ from .registry import ModelSpec
 
 __all__ = ["TwoMapsNet", "MODEL_SPECS", "FUSIONS"]
 
-FUSIONS = ("concat", "sum", "gated")
+FUSIONS = ("concat", "sum", "gated", "early")
 
 
-def _encoder(channels: int) -> nn.Sequential:
-    # Two 3×3 conv + ReLU + 2×2 max-pool stages: (B, 1, H, W) -> (B, channels, H/4, W/4).
+def _encoder(channels: int, in_channels: int = 1) -> nn.Sequential:
+    # Two 3×3 conv + ReLU + 2×2 max-pool stages: (B, in_channels, H, W) -> (B, channels, H/4, W/4).
     return nn.Sequential(
-        nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
         nn.MaxPool2d(2),
@@ -49,7 +57,8 @@ class TwoMapsNet(nn.Module):
 
     Args:
         inputs: ``"A"`` (map A only), ``"B"`` (map B only) or ``"AB"`` (both, fused).
-        fusion: with ``inputs="AB"``: ``"concat"``, ``"sum"`` or ``"gated"``.
+        fusion: with ``inputs="AB"``: ``"concat"``, ``"sum"`` or ``"gated"`` (one encoder per map, fused
+            after the encoders), or ``"early"`` (one encoder over both maps as two input channels).
         num_classes: number of labels (16 for 4 places × 4 digits).
         channels: width of each encoder.
         image_size: side of the input maps (multiple of 4).
@@ -66,8 +75,12 @@ class TwoMapsNet(nn.Module):
             raise ValueError(f"image_size must be a multiple of 4 (two 2×2 pools), got {image_size}")
         self.inputs = inputs
         self.fusion_name = fusion if inputs == "AB" else None
-        self.encoders = nn.ModuleDict({k: _encoder(channels) for k in inputs})
-        if inputs == "AB":
+        if self.fusion_name == "early":
+            # One encoder whose first conv sees both maps: fusion happens at the pixels.
+            self.encoders = nn.ModuleDict({"AB": _encoder(channels, in_channels=2)})
+        else:
+            self.encoders = nn.ModuleDict({k: _encoder(channels) for k in inputs})
+        if inputs == "AB" and fusion != "early":
             from ..fusion import ConcatFusion, GatedFusion, SumFusion
 
             make = {"concat": ConcatFusion, "sum": SumFusion, "gated": GatedFusion}[fusion]
@@ -79,6 +92,8 @@ class TwoMapsNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 2:
             raise ValueError(f"TwoMapsNet expects (B, 2, H, W) inputs (map A, map B), got {tuple(x.shape)}")
+        if self.fusion_name == "early":
+            return self.head(torch.flatten(self.encoders["AB"](x), 1))  # (B, 2, H, W) -> (B, num_classes)
         # Channel 0 is map A (where), channel 1 is map B (what); keep the channel axis: (B, 1, H, W).
         feats = [self.encoders[k](x[:, "AB".index(k)].unsqueeze(1)) for k in self.inputs]
         f = feats[0] if self.fusion is None else self.fusion(feats)   # (B, C, H/4, W/4)

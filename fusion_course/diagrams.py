@@ -1,0 +1,295 @@
+"""Architecture diagrams drawn from the modules themselves: boxes and arrows with matplotlib.
+
+A pasted picture of a model goes stale the day the code changes; a diagram drawn from the module
+cannot. Every helper here reads the structure it draws from a module (its levels, channel counts,
+layer types) or from a short spec, so the picture in a lesson is the model the lesson runs.
+
+* :func:`draw` is the primitive: named boxes at grid positions, arrows between them;
+* :func:`layer_label` names one layer with its shape, e.g. ``"conv 3×3 16→32"``;
+* :func:`chain_diagram` draws a left-to-right pipeline (a spec: a list of labels, or a module's children);
+* :func:`branches_diagram` draws parallel branches that merge (two-branch fusion models);
+* :func:`fpn_diagram` and :func:`bifpn_diagram` draw a feature pyramid from an ``FPN`` or ``BiFPNLayer``.
+
+Matplotlib is imported when a function is called, so ``import fusion_course`` stays light.
+
+Example:
+    >>> from fusion_course.fusion import FPN
+    >>> fig = fpn_diagram(FPN([16, 32, 64], 32), names=["c2", "c3", "c4"])
+    >>> len(fig.axes), fig.get_size_inches().round(1).tolist()
+    (1, [6.5, 2.2])
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+__all__ = ["draw", "layer_label", "chain_diagram", "branches_diagram", "fpn_diagram", "bifpn_diagram"]
+
+# Box colours by role: inputs, learned layers, merges (+, ×, weighted sums), outputs.
+COLORS = {"input": "#dbe9f6", "layer": "#fde7c8", "merge": "#e3f1dc", "output": "#f3dcef", "note": "#eeeeee"}
+
+
+def layer_label(m: nn.Module) -> str:
+    """A short name for one layer with its shape, e.g. ``"conv 3×3 16→32"`` or ``"linear 256→16"``."""
+    if isinstance(m, nn.Conv2d):
+        k = "×".join(map(str, m.kernel_size))
+        kind = "depthwise conv" if m.groups == m.in_channels and m.groups > 1 else "conv"
+        stride = f" /{m.stride[0]}" if m.stride[0] > 1 else ""
+        return f"{kind} {k} {m.in_channels}→{m.out_channels}{stride}"
+    if isinstance(m, nn.Linear):
+        return f"linear {m.in_features}→{m.out_features}"
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+        return f"{'max' if isinstance(m, nn.MaxPool2d) else 'avg'} pool /{k}"
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return f"global {'avg' if isinstance(m, nn.AdaptiveAvgPool2d) else 'max'} pool"
+    if isinstance(m, nn.BatchNorm2d):
+        return "batch norm"
+    if isinstance(m, nn.Identity):
+        return "identity"
+    return type(m).__name__.replace("Fusion", " fusion").lower()
+
+
+def _compact(labels: list[str]) -> list[str]:
+    # Attach activations and norms to the layer before them, on a second line ("conv 3×3 1→16\n+ BN + relu"),
+    # and a pooling layer on a line of its own in the same box.
+    out: list[str] = []
+    for lab in labels:
+        short = "BN" if lab == "batch norm" else lab
+        if out and lab in ("relu", "silu", "sigmoid", "batch norm", "gelu"):
+            out[-1] += f" + {short}" if "\n+" in out[-1] else f"\n+ {short}"
+        elif out and "pool" in lab and "pool" not in out[-1] and not out[-1].startswith("global"):
+            out[-1] += f"\n{lab}"
+        else:
+            out.append(short)
+    return out
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    # The layers of nested Sequentials, in order.
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def draw(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tuple], *, kinds: Mapping[str, str] | None = None,
+         title: str | None = None, box_size: tuple[float, float] = (1.5, 0.55), scale: float = 1.0,
+         fontsize: float = 8) -> Any:
+    """Draw named boxes and the arrows between them; returns the matplotlib figure.
+
+    Args:
+        boxes: ``name -> (x, y, text)`` in grid units (y grows upwards).
+        arrows: ``(src, dst)``, ``(src, dst, label)`` or ``(src, dst, label, rad)`` (``rad``: curvature,
+            to route an arrow around a box in its way).
+        kinds: ``name -> "input" | "layer" | "merge" | "output" | "note"`` (colour; default "layer").
+        box_size: width and height of a box in grid units.
+        scale: inches per grid unit (1.0 keeps text readable at the course's 72 dpi).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    kinds = dict(kinds or {})
+    xs = [b[0] for b in boxes.values()]
+    ys = [b[1] for b in boxes.values()]
+    bw, bh = box_size
+    x0, x1 = min(xs) - bw / 2 - 0.1, max(xs) + bw / 2 + 0.1
+    y0, y1 = min(ys) - bh / 2 - 0.1, max(ys) + bh / 2 + (0.35 if title else 0.1)
+    fig, ax = plt.subplots(figsize=((x1 - x0) * scale, (y1 - y0) * scale))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.axis("off")
+    for name, (x, y, text) in boxes.items():
+        kind = kinds.get(name, "layer")
+        w = bh if kind == "merge" and len(text) <= 2 else bw        # "+" nodes are small squares
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - bh / 2), w, bh, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    facecolor=COLORS.get(kind, COLORS["layer"]), edgecolor="#555555", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=fontsize + (3 if w == bh else 0))
+    for arrow in arrows:
+        src, dst = arrow[0], arrow[1]
+        (xa, ya, ta), (xb, yb, tb) = boxes[src], boxes[dst]
+        wa = bh if kinds.get(src) == "merge" and len(ta) <= 2 else bw
+        wb = bh if kinds.get(dst) == "merge" and len(tb) <= 2 else bw
+        start, end = _edge_point(xa, ya, xb, yb, wa, bh), _edge_point(xb, yb, xa, ya, wb, bh)
+        rad = float(arrow[3]) if len(arrow) > 3 else 0.0
+        if rad:   # leave from the top (rad < 0) or bottom of the boxes and bend around what lies between
+            side = bh / 2 if rad < 0 else -bh / 2
+            start, end = (xa, ya + side), (xb, yb + side)
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="#333333", lw=0.9,
+                                                               shrinkA=0, shrinkB=0, connectionstyle=f"arc3,rad={rad}"))
+        if len(arrow) > 2 and arrow[2]:
+            mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+            if rad:   # the middle of an arc3 curve lies rad × length to the left of the chord
+                dx, dy = end[0] - start[0], end[1] - start[1]
+                mx, my = mx + rad * dy / 2, my - rad * dx / 2
+            ax.text(mx, my, f" {arrow[2]} ", fontsize=fontsize - 1,
+                    ha="center", va="center", color="#1f4e79", bbox=dict(fc="white", ec="none", pad=0.5))
+    if title:
+        ax.set_title(title, fontsize=fontsize + 1)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def _edge_point(x: float, y: float, tx: float, ty: float, w: float, h: float) -> tuple[float, float]:
+    # Where the segment from the box centre (x, y) towards (tx, ty) leaves the w×h box.
+    dx, dy = tx - x, ty - y
+    if dx == 0 and dy == 0:
+        return x, y
+    sx = (w / 2) / abs(dx) if dx else float("inf")
+    sy = (h / 2) / abs(dy) if dy else float("inf")
+    s = min(sx, sy)
+    return x + dx * s, y + dy * s
+
+
+def _labels(stage: Any) -> list[str]:
+    if isinstance(stage, str):
+        return [stage]
+    if isinstance(stage, nn.Sequential):
+        return _compact([layer_label(m) for m in _leaves(stage)])
+    if isinstance(stage, nn.Module):
+        return [layer_label(stage)]
+    return [str(s) for s in stage]
+
+
+def chain_diagram(stages: Any, *, input_label: str = "input", output_label: str = "output",
+                  title: str | None = None, ncols: int = 4) -> Any:
+    """A pipeline of boxes, left to right, wrapping after ``ncols`` boxes.
+
+    ``stages`` is a spec (a list of labels) or a module: an ``nn.Sequential`` gives one box per layer
+    (activations joined to the layer before them), any other module one box per child.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> fig = chain_diagram(nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)))
+        >>> len(fig.axes)
+        1
+    """
+    if isinstance(stages, nn.Module) and not isinstance(stages, nn.Sequential):
+        labels = [lab for child in stages.children() for lab in _labels(child)]
+    else:
+        labels = _labels(stages) if isinstance(stages, nn.Module) else [str(s) for s in stages]
+    texts = [input_label, *labels, output_label]
+    boxes, kinds, arrows = {}, {}, []
+    for i, text in enumerate(texts):
+        row, col = divmod(i, ncols)
+        x = col * 2.0 if row % 2 == 0 else (ncols - 1 - col) * 2.0       # snake, so arrows stay short
+        boxes[f"b{i}"] = (x, -row * 1.0, text)
+        if i:
+            arrows.append((f"b{i - 1}", f"b{i}"))
+    kinds["b0"], kinds[f"b{len(texts) - 1}"] = "input", "output"
+    return draw(boxes, arrows, kinds=kinds, title=title, box_size=(1.75, 0.8), scale=0.66, fontsize=7)
+
+
+def branches_diagram(branches: Mapping[str, Any], merge: str | None, tail: Sequence[str] = (), *,
+                     output_label: str = "logits", title: str | None = None) -> Any:
+    """Parallel branches (one row each) that meet in a ``merge`` box, then a ``tail`` of boxes.
+
+    ``branches`` maps an input name to its stages (a module or a list of labels). With one branch and
+    ``merge=None`` it is a single pipeline.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> enc = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
+        >>> fig = branches_diagram({"A": enc, "B": enc}, "concat fusion", ["linear 64→16"])
+        >>> len(fig.axes)
+        1
+    """
+    rows = {name: _labels(stage) for name, stage in branches.items()}
+    width = max(len(v) for v in rows.values())
+    boxes, kinds, arrows = {}, {}, []
+    n = len(rows)
+    ys = {name: (n - 1) / 2 - i for i, name in enumerate(rows)}
+    for name, labels in rows.items():
+        y = ys[name] * 1.0
+        boxes[f"in_{name}"] = (0.0, y, f"map {name}" if len(name) <= 2 else name)
+        kinds[f"in_{name}"] = "input"
+        prev = f"in_{name}"
+        for j, lab in enumerate(labels):
+            key = f"{name}_{j}"
+            boxes[key] = (2.3 * (j + 1), y, lab)
+            arrows.append((prev, key))
+            prev = key
+        rows[name] = prev                                    # type: ignore[assignment]
+    x = 2.3 * (width + 1)
+    ends = list(rows.values())
+    if merge is not None:
+        boxes["merge"] = (x, 0.0, merge)
+        kinds["merge"] = "merge"
+        arrows += [(end, "merge") for end in ends]
+        prev, x = "merge", x + 2.3
+    else:
+        prev = ends[0]
+    for j, lab in enumerate(tail):
+        boxes[f"t{j}"] = (x, 0.0, lab)
+        arrows.append((prev, f"t{j}"))
+        prev, x = f"t{j}", x + 2.3
+    boxes["out"] = (x, 0.0, output_label)
+    kinds["out"] = "output"
+    arrows.append((prev, "out"))
+    return draw(boxes, arrows, kinds=kinds, title=title, box_size=(2.0, 0.85), scale=0.62, fontsize=7)
+
+
+def _conv_of(block: nn.Module) -> nn.Module:
+    return block if isinstance(block, nn.Conv2d) else next((m for m in block.modules() if isinstance(m, nn.Conv2d)), block)
+
+
+def fpn_diagram(fpn: nn.Module, names: Sequence[str] | None = None, *, title: str | None = "FPN: top-down pathway") -> Any:
+    """Draw an ``FPN`` (or torchvision's ``FeaturePyramidNetwork``) from its lateral and output convs.
+
+    One row per level, finest at the bottom: ``C_i → 1×1 lateral → + → 3×3 → P_i``, and the top-down
+    arrows ``up ×2`` from each level's sum to the next finer one.
+    """
+    inner, layer = list(fpn.inner_blocks), list(fpn.layer_blocks)
+    n = len(inner)
+    names = list(names) if names is not None else [f"C{i + 2}" for i in range(n)]
+    mode = getattr(fpn, "upsample", "nearest")
+    boxes, kinds, arrows = {}, {}, []
+    for i in range(n):
+        y = i * 1.0
+        lat, out = _conv_of(inner[i]), _conv_of(layer[i])
+        boxes[f"c{i}"] = (0.0, y, f"{names[i]}  ({lat.in_channels} ch)")
+        kinds[f"c{i}"] = "input"
+        boxes[f"l{i}"] = (2.0, y, layer_label(lat))
+        boxes[f"s{i}"] = (3.6, y, "+")
+        kinds[f"s{i}"] = "merge"
+        boxes[f"o{i}"] = (5.2, y, layer_label(out))
+        boxes[f"p{i}"] = (7.0, y, f"P · {names[i]}")
+        kinds[f"p{i}"] = "output"
+        arrows += [(f"c{i}", f"l{i}"), (f"l{i}", f"s{i}"), (f"s{i}", f"o{i}"), (f"o{i}", f"p{i}")]
+        if i < n - 1:
+            arrows.append((f"s{i + 1}", f"s{i}", f"{mode} up"))
+    return draw(boxes, arrows, kinds=kinds, title=title, scale=0.75)
+
+
+def bifpn_diagram(layer: nn.Module, names: Sequence[str] | None = None, *,
+                  title: str | None = "BiFPN layer: top-down, then bottom-up") -> Any:
+    """Draw a ``BiFPNLayer`` from its nodes: inputs, top-down nodes, bottom-up outputs.
+
+    Each node box shows its number of fast-normalised weights (``Σ w·F / (ε + Σ w)``, then a
+    separable 3×3 conv); arrows into a node are its inputs.
+    """
+    n = len(layer.lateral)
+    names = list(names) if names is not None else [f"P{i + 3}" for i in range(n)]
+    boxes, kinds, arrows = {}, {}, []
+    for i in range(n):
+        y = i * 1.4
+        boxes[f"in{i}"] = (0.0, y, f"{names[i]} in ({layer.in_channels[i]} ch)")
+        kinds[f"in{i}"] = "input"
+        if i < n - 1:
+            boxes[f"td{i}"] = (2.3, y, f"top-down node\n{len(layer.td_weights[f'td{i}'])} weights")
+            arrows.append((f"in{i}", f"td{i}"))
+        if i > 0:
+            boxes[f"out{i}"] = (4.6, y, f"bottom-up node\n{len(layer.out_weights[f'out{i}'])} weights")
+            arrows.append((f"in{i}", f"out{i}") if i == n - 1 else (f"td{i}", f"out{i}"))
+            if 0 < i < n - 1:
+                arrows.append((f"in{i}", f"out{i}", "skip", -0.25))
+        boxes[f"p{i}"] = (6.6, y, f"{names[i]} out ({layer.out_channels} ch)")
+        kinds[f"p{i}"] = "output"
+        arrows.append((f"td{i}" if i == 0 else f"out{i}", f"p{i}"))
+    for i in range(n - 1):
+        src = f"in{n - 1}" if i == n - 2 else f"td{i + 1}"
+        arrows.append((src, f"td{i}", "up"))
+    for i in range(1, n):
+        arrows.append((f"td0" if i == 1 else f"out{i - 1}", f"out{i}", "down"))
+    return draw(boxes, arrows, kinds=kinds, title=title, box_size=(1.6, 0.6), scale=0.75)
