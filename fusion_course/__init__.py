@@ -20,7 +20,8 @@ __all__ = ["__version__", "setup_notebook", "seeds"]
 # notebook-only packages (ipywidgets, nbformat) on machines that only train.
 _SUBMODULES = {
     "checks", "cli", "data", "fusion", "grading", "losses", "metrics", "models",
-    "profiling", "stats", "train", "viz", "widgets", "exercises", "bench", "envreport",
+    "profiling", "stats", "progress", "experiments", "diagrams", "figures", "train", "viz", "widgets",
+    "exercises", "bench", "envreport",
 }
 
 

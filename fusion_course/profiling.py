@@ -152,3 +152,67 @@ def measure_latency(model: Callable[..., Any], inputs: Any, *, warmup: int = 5, 
     finally:
         torch.set_num_threads(previous)
     return result
+
+
+def interleaved_latency(models: dict[str, Callable[..., Any]], inputs: Any, *, budget_s: float = 2.0,
+                        calls: int = 3, min_rounds: int = 3, max_rounds: int = 200, warmup: int = 3,
+                        target: float = 0.03) -> dict[str, dict[str, float]]:
+    """Latency of several models measured together, until a time budget or a precision target is met.
+
+    Each round times every model ``calls`` times, in an order that rotates from round to round, so that a
+    burst of load from elsewhere hits all models alike rather than whichever was being timed. Rounds go on
+    until ``budget_s`` seconds have passed, or, after ``min_rounds``, until every model's median is known
+    to within ``target`` (relative half-width of the interquartile range over √n, a rough standard error).
+    A fixed repeat count would be too many calls for slow models and too few for fast, noisy ones.
+
+    Returns, per model: ``median_ms``, ``p10_ms``, ``p90_ms`` and ``n`` (timed calls).
+    """
+    names = list(models)
+    for model in models.values():
+        for _ in range(warmup):
+            time_call(model, inputs)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    start = time.perf_counter()
+    for r in range(max_rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name] += [time_call(models[name], inputs) for _ in range(calls)]
+        if time.perf_counter() - start > budget_s or (r + 1 >= min_rounds and _precise(times, target)):
+            break
+    return {n: {**summarize_times(t), "n": len(t)} for n, t in times.items()}
+
+
+def _precise(times: dict[str, list[float]], target: float) -> bool:
+    for t in times.values():
+        s = sorted(t)
+        q1, q3, med = _percentile(s, 25), _percentile(s, 75), statistics.median(s)
+        if (q3 - q1) / (len(s) ** 0.5) > target * med:
+            return False
+    return True
+
+
+def paired_overhead(base: Callable[..., Any], other: Callable[..., Any], inputs: Any, *, budget_s: float = 3.0,
+                    calls: int = 5, min_rounds: int = 5, max_rounds: int = 100) -> dict[str, float]:
+    """How much slower ``other`` is than ``base``, as a ratio of medians measured in back-to-back pairs.
+
+    Each round times both (``calls`` each, the order alternating) and keeps the ratio of their medians, so
+    slow drifts of the machine cancel; the result is the median ratio over rounds minus 1, with the
+    10th–90th percentile of the rounds, and the ratio of the fastest calls (load only ever adds time).
+    Rounds go on until ``budget_s`` seconds (after at least ``min_rounds``).
+    """
+    for model in (base, other):
+        for _ in range(3):
+            time_call(model, inputs)
+    ratios: list[float] = []
+    fastest = [float("inf"), float("inf")]
+    start = time.perf_counter()
+    for r in range(max_rounds):
+        med = [0.0, 0.0]
+        for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+            t = [time_call((base, other)[i], inputs) for _ in range(calls)]
+            med[i], fastest[i] = statistics.median(t), min(fastest[i], min(t))
+        ratios.append(med[1] / med[0])
+        if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+            break
+    s = sorted(ratios)
+    return {"overhead": statistics.median(s) - 1, "p10": _percentile(s, 10) - 1, "p90": _percentile(s, 90) - 1,
+            "fastest": fastest[1] / fastest[0] - 1, "rounds": len(s)}

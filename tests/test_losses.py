@@ -158,3 +158,25 @@ def test_deep_supervision_bce_and_errors():
         deep_supervision_loss(outs, mask, loss="dice")
     with pytest.raises(ValueError, match="n_main"):
         deep_supervision_loss(outs, mask, n_main=3)
+
+
+def test_bce_iou_is_ppa_with_unit_weights():
+    import torch
+    from fusion_course.losses import bce_iou_loss, ppa_loss
+
+    g = torch.zeros(2, 1, 32, 32)
+    g[..., 8:24, 8:24] = 1
+    logits = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(bce_iou_loss(logits, g), ppa_loss(logits, g, torch.ones_like(g)))
+
+
+def test_ppa_as_released_has_an_unweighted_bce():
+    import torch
+    import torch.nn.functional as F
+    from fusion_course.losses import ppa_released_loss, ppa_weight_map, weighted_iou
+
+    g = torch.zeros(1, 1, 40, 40)
+    g[..., 10:30, 12:28] = 1
+    logits = torch.randn(1, 1, 40, 40, generator=torch.Generator().manual_seed(1))
+    expected = F.binary_cross_entropy_with_logits(logits, g) + weighted_iou(logits, g, ppa_weight_map(g)).mean()
+    assert torch.allclose(ppa_released_loss(logits, g), expected)

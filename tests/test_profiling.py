@@ -58,3 +58,18 @@ def test_import_is_light():
     code = "import sys, fusion_course.profiling; print('torch.utils.flop_counter' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_interleaved_latency_stops_at_its_budget():
+    import time
+
+    import torch
+    from fusion_course.profiling import interleaved_latency, paired_overhead
+
+    models = {"a": torch.nn.Conv2d(4, 4, 3), "b": torch.nn.Conv2d(4, 8, 3)}
+    start = time.perf_counter()
+    lat = interleaved_latency(models, torch.randn(1, 4, 16, 16), budget_s=0.3, target=0.0)
+    assert time.perf_counter() - start < 3.0
+    assert set(lat) == {"a", "b"} and all(v["n"] >= 9 and v["p10_ms"] <= v["median_ms"] <= v["p90_ms"] for v in lat.values())
+    o = paired_overhead(models["a"], models["a"], torch.randn(1, 4, 16, 16), budget_s=0.2)
+    assert o["rounds"] >= 5 and o["p10"] <= o["overhead"] <= o["p90"]

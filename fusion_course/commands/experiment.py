@@ -3,8 +3,9 @@
 usage: fusion-course experiment NAME [--seeds N] [--only MODEL ...] [--device cpu|cuda]
                                      [--workers K] [--threads T] [--set key=value ...] [--out FILE]
 
-NAME is ``fusion-helps`` (lesson 05: five decoders, does fusing levels help segmentation?) or
-``f3net-ablation`` (lesson 06: F3Net's fusion, feedback and focus, one change at a time).
+NAME is ``fusion-helps`` (lesson 05: five decoders, does fusing levels help segmentation?),
+``f3net-ablation`` (lesson 06: F3Net's fusion, feedback and focus, one change at a time) or
+``mobilenet-fusion`` (lesson 07: fusion heads on MobileNetV3-small, accuracy at one resolution, ``--set size=96``).
 
 A lesson trains only what fits its time budget on a laptop CPU. This command runs the same code over
 more seeds and models and writes a small JSON file with the results and their provenance (the command,
@@ -27,17 +28,20 @@ from pathlib import Path
 from ..errors import UsageError
 
 # name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, run_grid)
-EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation"}
+EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation",
+               "mobilenet-fusion": "mobilenet_fusion"}
 
 
-def default_out(name: str) -> Path:
-    return Path("docs") / "results" / f"{EXPERIMENTS[name]}.json"
+def default_out(name: str, cfg) -> Path:
+    suffix = f"_{cfg.size}px" if name == "mobilenet-fusion" else ""
+    return Path("docs") / "results" / f"{EXPERIMENTS[name]}{suffix}.json"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fusion-course experiment",
                                 description="Run a lesson's experiment over seeds and write a JSON results file.")
-    p.add_argument("name", choices=list(EXPERIMENTS), help="fusion-helps (lesson 05) or f3net-ablation (lesson 06)")
+    p.add_argument("name", choices=list(EXPERIMENTS),
+                   help="fusion-helps (lesson 05), f3net-ablation (lesson 06) or mobilenet-fusion (lesson 07)")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for every model (default 5)")
     p.add_argument("--only", action="append", default=None, metavar="MODEL",
                    help="train only this model (repeat for several; default: all)")
@@ -110,7 +114,7 @@ def main(argv: list[str]) -> int:
         raise UsageError("--seeds, --workers and --threads must be at least 1")
     module = importlib.import_module(f"fusion_course.experiments.{EXPERIMENTS[args.name]}")
     cfg, names = _config(module, args.set), _names(module, args.only)
-    out = Path(args.out) if args.out else default_out(args.name)
+    out = Path(args.out) if args.out else default_out(args.name, cfg)
     _check_out(out)
     base = module.baseline(module.load_data(cfg))
     print("constant prediction: " + "  ".join(f"{k} {v:.3f}" for k, v in base.items()), flush=True)

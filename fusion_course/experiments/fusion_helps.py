@@ -74,7 +74,7 @@ def constant_mask_baseline(data: dict[str, Any]) -> dict[str, float]:
         pred = (prior > t).float().expand_as(masks)
         return float(fn(pred, masks))
 
-    candidates = sorted({round(float(v), 4) for v in prior.flatten()} | {0.0})
+    candidates = [i / 100 for i in range(100)]                     # thresholds 0.00, 0.01, ..., 0.99
     best = max(candidates, key=lambda t: score(t, val, metrics.iou))
     return {"threshold": best, "iou": score(best, test, metrics.iou),
             "boundary_f": score(best, test, metrics.boundary_f)}
@@ -95,8 +95,9 @@ def train_decoder(decoder: str, seed: int, data: dict[str, Any], cfg: SegConfig,
     start = time.perf_counter()
     history = fit(net, data["train"], data["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                   schedule="onecycle", metrics=["iou"], seed=seed, device=device, progress=progress,
-                  verbose=False, desc=f"{decoder} seed {seed}")
-    scores = evaluate(net, data["test"], metrics={m: getattr(metrics, m) for m in TEST_METRICS})
+                  verbose=False, desc=f"{decoder} seed {seed}", channels_last=True)
+    # channels_last (NHWC) halves the CPU time of these small convolutions; the arithmetic is the same.
+    scores = evaluate(net, data["test"], metrics={m: getattr(metrics, m) for m in TEST_METRICS}, channels_last=True)
     scores = {m: scores[m] for m in TEST_METRICS}
     scores["best_epoch"] = int(history.best["epoch"])
     scores["seconds"] = round(time.perf_counter() - start, 1)
