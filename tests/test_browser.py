@@ -232,3 +232,51 @@ def test_fusion_simulator_in_a_real_browser():
     assert float(edges_after) > float(edges_before), (before, after)
     assert shot.exists() and shot.stat().st_size > 1000
     assert NOTEBOOK.read_bytes() == stored, "the stored notebook was modified by the browser run"
+
+
+# What a learner must never see in a stored output before running anything.
+_STUBS = ("VBox(children", "HBox(children", "0%|", "Error displaying widget", "model not found")
+
+
+def _render_stored(scratch: Path, names: list[str]) -> dict[str, str]:
+    """Open each notebook on a fresh profile, untrusted and without running a cell; return its page text."""
+    from playwright.sync_api import sync_playwright
+
+    root = scratch / "course"
+    (root / "notebooks").mkdir(parents=True)
+    for name in names:
+        (root / "notebooks" / name).write_bytes((ROOT / "notebooks" / name).read_bytes())
+    settings = scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    lab = JupyterLab(root, scratch)
+    texts = {}
+    try:
+        lab.wait_ready(timeout=45)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                for name in names:
+                    page.goto(f"{lab.base}/lab/tree/notebooks/{name}?token={lab.token}", wait_until="domcontentloaded")
+                    page.wait_for_selector(".jp-Notebook .jp-OutputArea-output", timeout=60_000)
+                    page.wait_for_timeout(1500)          # widget views render asynchronously
+                    texts[name] = page.locator(".jp-Notebook").first.inner_text()
+                    if name.startswith("01_"):
+                        ARTIFACTS.mkdir(exist_ok=True)
+                        page.screenshot(path=str(ARTIFACTS / "stored_outputs_01.png"))
+            finally:
+                browser.close()
+    finally:
+        lab.stop()
+    return texts
+
+
+@pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+def test_stored_outputs_render_on_a_fresh_profile():
+    names = ["01_fusion_formula.ipynb", "02_two_maps.ipynb", "05_does_fusion_help.ipynb", "06_f3net.ipynb"]
+    with tempfile.TemporaryDirectory() as tmp:
+        texts = _render_stored(Path(tmp), names)
+    for name, text in texts.items():
+        found = [s for s in _STUBS if s in text]
+        assert not found, f"{name} shows {found} before anything runs"
