@@ -259,9 +259,11 @@ def _render_stored(scratch: Path, names: list[str]) -> dict[str, str]:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 for name in names:
                     page.goto(f"{lab.base}/lab/tree/notebooks/{name}?token={lab.token}", wait_until="domcontentloaded")
-                    page.wait_for_selector(".jp-Notebook .jp-OutputArea-output", timeout=60_000)
-                    page.wait_for_timeout(1500)          # widget views render asynchronously
-                    texts[name] = page.locator(".jp-Notebook").first.inner_text()
+                    page.wait_for_selector(".jp-Notebook .jp-OutputArea-output", state="attached", timeout=60_000)
+                    page.wait_for_timeout(3000)          # widget views render asynchronously
+                    # text_content, not inner_text: cells scrolled out of view are rendered but not "visible".
+                    texts[name] = page.locator(".jp-Notebook").first.text_content() or ""
+                    assert len(texts[name]) > 1000, f"{name}: the page shows almost nothing"
                     if name.startswith("01_"):
                         ARTIFACTS.mkdir(exist_ok=True)
                         page.screenshot(path=str(ARTIFACTS / "stored_outputs_01.png"))
