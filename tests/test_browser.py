@@ -126,6 +126,13 @@ def _accept_dialogs(page) -> None:
         accept.first.click()
 
 
+def _no_news_popup(scratch: Path) -> None:
+    """A fresh profile would pop up "get notified about Jupyter news?" over the page: say no in advance."""
+    settings = scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+
+
 def _attempt(scratch: Path, shot: Path) -> tuple[str, str]:
     """One full run; returns the summary text before and after moving the slider."""
     from playwright.sync_api import sync_playwright
@@ -138,10 +145,7 @@ def _attempt(scratch: Path, shot: Path) -> tuple[str, str]:
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     nb.get("metadata", {}).pop("widgets", None)
     work_copy.write_text(json.dumps(nb), encoding="utf-8")
-    # A fresh profile would pop up "get notified about Jupyter news?" over the page: say no in advance.
-    settings = scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    _no_news_popup(scratch)
     lab = JupyterLab(root, scratch)
     try:
         lab.wait_ready(timeout=45)
@@ -246,9 +250,7 @@ def _render_stored(scratch: Path, names: list[str]) -> dict[str, str]:
     (root / "notebooks").mkdir(parents=True)
     for name in names:
         (root / "notebooks" / name).write_bytes((ROOT / "notebooks" / name).read_bytes())
-    settings = scratch / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    _no_news_popup(scratch)
     lab = JupyterLab(root, scratch)
     texts = {}
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-# name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, run_grid)
+# name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, train)
 EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation",
                "mobilenet-fusion": "mobilenet_fusion"}
 
@@ -112,6 +112,8 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     if args.seeds < 1 or args.workers < 1 or args.threads < 1:
         raise UsageError("--seeds, --workers and --threads must be at least 1")
+    from ..experiments._grid import run_grid
+
     module = importlib.import_module(f"fusion_course.experiments.{EXPERIMENTS[args.name]}")
     cfg, names = _config(module, args.set), _names(module, args.only)
     out = Path(args.out) if args.out else default_out(args.name, cfg)
@@ -122,8 +124,8 @@ def main(argv: list[str]) -> int:
     def report(key: tuple[str, int], scores: dict) -> None:
         print(f"{key[0]:22s} seed {key[1]}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
 
-    results = module.run_grid(names, range(args.seeds), cfg, device=args.device, workers=args.workers,
-                              threads=args.threads, on_result=report)
+    results = run_grid(module, names, range(args.seeds), cfg, device=args.device, workers=args.workers,
+                       threads=args.threads, on_result=report)
     doc = {"experiment": args.name, "config": dataclasses.asdict(cfg), "provenance": provenance(argv, args.device),
            "constant": base, "runs": [{"model": n, "seed": s, **results[n, s]} for n in names for s in range(args.seeds)]}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,14 +16,13 @@ Every variant must beat a constant prediction, the mean training mask, which ign
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["SalConfig", "VARIANTS", "load_data", "constant_baseline", "train_variant", "run_grid"]
+__all__ = ["SalConfig", "VARIANTS", "load_data", "constant_baseline", "train_variant", "train"]
 
 # name: (fuse, n_decoders, loss, width)
 VARIANTS: dict[str, tuple[str, int, str, int]] = {
@@ -94,22 +93,7 @@ def train_variant(name: str, seed: int, data: dict[str, Any], cfg: SalConfig, *,
     return scores, model.cpu().eval()
 
 
-def _one(job: tuple[str, int, dict, str, int]) -> tuple[tuple[str, int], dict[str, float]]:
-    name, seed, cfg_dict, device, threads = job
-    torch.set_num_threads(threads)
-    cfg = SalConfig(**cfg_dict)
-    scores, _ = train_variant(name, seed, load_data(cfg), cfg, device=device, progress=False)
-    return (name, seed), scores
-
-
-def run_grid(names: Sequence[str], seeds: Sequence[int], cfg: SalConfig, *, device: str = "cpu",
-             workers: int = 1, threads: int = 2, on_result=None) -> dict[tuple[str, int], dict[str, float]]:
-    from ._grid import run_jobs
-
-    jobs = [(n, s, dataclasses.asdict(cfg), device, threads) for n in names for s in seeds]
-    return run_jobs(_one, jobs, workers=workers, on_result=on_result)
-
-
-# The interface `fusion-course experiment` uses for every experiment module.
+# The interface every experiment module shares (fusion_course.experiments._grid, `fusion-course experiment`).
 Config, baseline = SalConfig, constant_baseline
 NAMES = tuple(VARIANTS)
+train = train_variant

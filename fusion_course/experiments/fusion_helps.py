@@ -18,14 +18,13 @@ that the lesson loads.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["SegConfig", "load_data", "constant_mask_baseline", "train_decoder", "run_grid"]
+__all__ = ["SegConfig", "load_data", "constant_mask_baseline", "train_decoder", "train"]
 
 
 @dataclass(frozen=True)
@@ -104,23 +103,7 @@ def train_decoder(decoder: str, seed: int, data: dict[str, Any], cfg: SegConfig,
     return scores, net.cpu().eval()
 
 
-def _one(job: tuple[str, int, dict, str, int]) -> tuple[tuple[str, int], dict[str, float]]:
-    decoder, seed, cfg_dict, device, threads = job
-    torch.set_num_threads(threads)
-    cfg = SegConfig(**cfg_dict)
-    scores, _ = train_decoder(decoder, seed, load_data(cfg), cfg, device=device, progress=False)
-    return (decoder, seed), scores
-
-
-def run_grid(decoders: Sequence[str], seeds: Sequence[int], cfg: SegConfig, *, device: str = "cpu",
-             workers: int = 1, threads: int = 2, on_result=None) -> dict[tuple[str, int], dict[str, float]]:
-    """Train every (decoder, seed) pair, in ``workers`` processes of ``threads`` CPU threads each."""
-    from ._grid import run_jobs
-
-    jobs = [(d, s, dataclasses.asdict(cfg), device, threads) for d in decoders for s in seeds]
-    return run_jobs(_one, jobs, workers=workers, on_result=on_result)
-
-
-# The interface `fusion-course experiment` uses for every experiment module.
+# The interface every experiment module shares (fusion_course.experiments._grid, `fusion-course experiment`).
 Config, baseline = SegConfig, constant_mask_baseline
 NAMES = ("deep", "sum", "concat", "weighted", "fpn")
+train = train_decoder

@@ -10,14 +10,13 @@ resolution. The trivial baseline is chance, 1/6 (the classes are balanced).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["MobConfig", "NAMES", "FUSION_OF", "load_data", "baseline", "train_model", "run_grid"]
+__all__ = ["MobConfig", "NAMES", "FUSION_OF", "load_data", "baseline", "train_model", "train"]
 
 NAMES = ("plain", "concat", "weighted", "attention")
 FUSION_OF = {"plain": "none", "concat": "concat", "weighted": "weighted", "attention": "attention"}
@@ -67,21 +66,6 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: MobConfig, *, d
     return scores, model.cpu().eval()
 
 
-def _one(job: tuple[str, int, dict, str, int]) -> tuple[tuple[str, int], dict[str, float]]:
-    name, seed, cfg_dict, device, threads = job
-    torch.set_num_threads(threads)
-    cfg = MobConfig(**cfg_dict)
-    scores, _ = train_model(name, seed, load_data(cfg), cfg, device=device, progress=False)
-    return (name, seed), scores
-
-
-def run_grid(names: Sequence[str], seeds: Sequence[int], cfg: MobConfig, *, device: str = "cpu",
-             workers: int = 1, threads: int = 2, on_result=None) -> dict[tuple[str, int], dict[str, float]]:
-    from ._grid import run_jobs
-
-    jobs = [(n, s, dataclasses.asdict(cfg), device, threads) for n in names for s in seeds]
-    return run_jobs(_one, jobs, workers=workers, on_result=on_result)
-
-
-# The interface `fusion-course experiment` uses for every experiment module.
+# The interface every experiment module shares (fusion_course.experiments._grid, `fusion-course experiment`).
 Config = MobConfig
+train = train_model
