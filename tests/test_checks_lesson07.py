@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from fusion_course.checks import check
-from fusion_course.checks.lesson07 import CHECKS
+from fusion_course.checks.lesson07 import _PYRAMIDS, CHECKS, _ConcatHead, _counted_head_macs
 
 
 # ----------------------------------------------------------------------------- 7.1 reference and mistakes
@@ -215,3 +215,154 @@ def test_every_check_is_fast():
         CHECKS[ex](answer)
         assert time.perf_counter() - start < 5.0, ex   # well under 1 s standalone; generous under load
     assert math.isclose(cost_ratio(9, 3), 2 / 9)
+
+
+# ----------------------------------------------------------------------------- 7.4 predict a fusion head's cost
+def head_macs(level_channels, level_sizes, channels, fuse_at):
+    """The solution notebook's answer."""
+    n, c = len(level_channels), channels
+    pixels = [h * w for h, w in level_sizes]
+    lateral_pixels = [pixels[-1]] * n if fuse_at == "coarse" else pixels
+    fused_pixels = pixels[-1] if fuse_at == "coarse" else pixels[0]
+    return sum(ch * c * p for ch, p in zip(level_channels, lateral_pixels)) + n * c * c * fused_pixels
+
+
+def head_macs_numpy_float(level_channels, level_sizes, channels, fuse_at):
+    """Written differently: NumPy, a float result, the coarse head as one product."""
+    import numpy as np
+
+    chs, hw = np.array(level_channels), np.array([h * w for h, w in level_sizes], dtype=float)
+    if fuse_at.strip().lower() == "coarse":
+        return float((chs.sum() + len(chs) * channels) * channels * hw[-1])
+    return float((chs * hw).sum() * channels + len(chs) * channels ** 2 * hw[0])
+
+
+def head_macs_tensor(level_channels, level_sizes, channels, fuse_at):
+    """Written differently again: a one-element tensor, via the course's conv_macs."""
+    from fusion_course.models.mobilenet import conv_macs
+
+    n = len(level_channels)
+    sizes = [tuple(s) for s in level_sizes]
+    at = [sizes[-1]] * n if fuse_at == "coarse" else sizes
+    total = sum(conv_macs(ch, channels, 1, s) for ch, s in zip(level_channels, at))
+    total += conv_macs(n * channels, channels, 1, sizes[-1] if fuse_at == "coarse" else sizes[0])
+    return torch.tensor(total)
+
+
+@pytest.mark.parametrize("answer", [head_macs, head_macs_numpy_float, head_macs_tensor])
+def test_7_4_accepts_right_predictions_written_differently(answer, capsys):
+    check("7.4", answer)
+    assert "Exercise 7.4 passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("chs, sizes, c", _PYRAMIDS)
+@pytest.mark.parametrize("fuse_at", ["coarse", "fine"])
+def test_7_4_the_check_counts_what_count_macs_counts(chs, sizes, c, fuse_at):
+    from fusion_course.profiling import count_macs
+
+    head = _ConcatHead(chs, c, fuse_at)
+    measured = count_macs(head, [torch.zeros(1, ch, h, w) for ch, (h, w) in zip(chs, sizes)])
+    assert _counted_head_macs(chs, sizes, c, fuse_at) == measured == head_macs(chs, sizes, c, fuse_at)
+
+
+def test_7_4_the_check_head_is_mobilenet_fusions_head():
+    """The check's head runs the layers MobileNetFusion runs: same count as the lesson's model on its own levels."""
+    from fusion_course.models.mobilenet import MobileNetFusion
+    from fusion_course.profiling import count_macs
+
+    torch.manual_seed(0)
+    model = MobileNetFusion(num_classes=6, fusion="concat").eval()
+    with torch.no_grad():
+        levels = model.features(torch.zeros(1, 3, 224, 224))
+    chs, sizes = model.level_channels, [tuple(f.shape[-2:]) for f in levels]
+    assert (chs, sizes, 64) == _PYRAMIDS[0]
+    pooled = [torch.nn.functional.adaptive_avg_pool2d(f, sizes[-1]) for f in levels]
+    coarse = sum(count_macs(lat, f) for lat, f in zip(model.laterals, pooled))
+    coarse += count_macs(model.fuse, [lat(f) for lat, f in zip(model.laterals, pooled)][::-1])
+    assert coarse == _counted_head_macs(chs, sizes, 64, "coarse")
+
+
+def _mistake(kind):
+    def wrong(level_channels, level_sizes, channels, fuse_at):
+        n, c = len(level_channels), channels
+        pixels = [h * w for h, w in level_sizes]
+        coarse = fuse_at == "coarse"
+        if kind == "swapped":
+            coarse = not coarse
+        lat_px = [pixels[-1]] * n if coarse else pixels
+        fused_px = pixels[-1] if coarse else pixels[0]
+        if kind == "all at finest" and not coarse:
+            lat_px = [pixels[0]] * n
+        if kind == "laterals before pooling" and coarse:
+            lat_px = pixels
+        laterals = sum(ch * c * p for ch, p in zip(level_channels, lat_px))
+        fusion = (c if kind == "concat c" else n * c) * c * fused_px
+        if kind == "per pixel":
+            return sum(level_channels) * c + n * c * c
+        total = {"no fusion": laterals, "no laterals": fusion}.get(kind, laterals + fusion)
+        if kind == "bias":
+            total += c * fused_px
+        return 2 * total if kind == "flops" else total
+    return wrong
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("swapped", "the two heads are swapped"),
+    ("flops", "FLOPs count the multiply and the add"),
+    ("per pixel", "at EVERY output pixel"),
+    ("concat c", "n·c input channels"),
+    ("bias", "bias additions"),
+    ("no fusion", "ConcatFusion's 1×1 conv"),
+    ("no laterals", "its own lateral"),
+    ("all at finest", "before any upsampling"),
+    ("laterals before pooling", "BEFORE its lateral"),
+])
+def test_7_4_names_each_wrong_analysis_without_the_count(kind, words):
+    with pytest.raises(AssertionError) as info:
+        CHECKS["7.4"](_mistake(kind))
+    message = str(info.value)
+    assert words in message, message
+    shown = [(chs, sizes, c, w) for chs, sizes, c in _PYRAMIDS for w in ("coarse", "fine")
+             if f"fusion_head_macs({list(chs)}, {[tuple(s) for s in sizes]}, {c}, {w!r})" in message]
+    assert len(shown) == 1
+    true = _counted_head_macs(*shown[0])
+    assert f"{true:,}" not in message and str(true) not in message      # the counted value is never shown
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda chs, sizes, c, where: "58,204,160", "whole number"),
+    (lambda chs, sizes, c, where: 1.5e6 + 0.25, "whole number"),
+    (lambda chs, sizes, c, where: None, "whole number"),
+    (lambda chs, sizes, c: 0, "to accept"),
+    (12345, "a function fusion_head_macs"),
+    (lambda chs, sizes, c, where: 1, "fewer than counted"),
+])
+def test_7_4_wrong_types_and_signatures_are_explained(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        CHECKS["7.4"](wrong)
+
+
+def test_7_4_an_answer_that_changes_the_lists_is_caught():
+    def pops(level_channels, level_sizes, channels, fuse_at):
+        out = head_macs(level_channels, level_sizes, channels, fuse_at)
+        level_sizes.reverse()
+        return out
+
+    with pytest.raises(AssertionError, match="left unchanged"):
+        CHECKS["7.4"](pops)
+
+
+def test_7_4_unsolved_is_one_line_and_the_check_is_fast():
+    import time
+
+    def todo(*args):
+        raise NotImplementedError("Exercise 7.4: add up the multiply-adds of every 1×1 conv at the size where it runs")
+
+    with pytest.raises(NotImplementedError) as info:
+        check("7.4", todo)
+    assert len(info.value._render_traceback_()) == 1
+    start = time.perf_counter()
+    CHECKS["7.4"](head_macs)
+    with pytest.raises(AssertionError):
+        CHECKS["7.4"](_mistake("flops"))
+    assert time.perf_counter() - start < 2.0

@@ -128,9 +128,10 @@ def test_reference_answers_pass(capsys):
     check("8.1", rb_params)
     check("8.2", BranchMixer)
     check("8.3", fuse_at_finest)
+    check("8.4", matched_width)
     out = capsys.readouterr().out
-    assert out.count("passed") == 3
-    assert set(CHECKS) == {"8.1", "8.2", "8.3"}
+    assert out.count("passed") == 4
+    assert set(CHECKS) == {"8.1", "8.2", "8.3", "8.4"}
 
 
 @pytest.mark.parametrize("wrong", [rb_no_bn, rb_no_bias, rb_always_shortcut, rb_bn_with_running_stats,
@@ -167,6 +168,107 @@ def test_unsolved_exercises_raise_not_implemented():
         def __init__(self, n):
             raise NotImplementedError("Exercise 8.2: write it")
 
-    for ex, answer in (("8.1", todo), ("8.2", Todo), ("8.3", todo)):
+    for ex, answer in (("8.1", todo), ("8.2", Todo), ("8.3", todo), ("8.4", todo)):
         with pytest.raises(NotImplementedError):
             CHECKS[ex](answer)
+
+
+# ----------------------------------------------------------------------------- 8.4 reference and mistakes
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def matched_width(target_params):
+    """The solution notebook's answer: predict with width², count, correct."""
+    from fusion_course.models.fusionnet import build_variant
+
+    width, best = 0.125, None
+    for _ in range(8):
+        params = n_params(build_variant("normalized", 1, 10, width=width))
+        error = abs(params / target_params - 1)
+        if best is None or error < best[0]:
+            best = (error, width)
+        if error < 0.005:
+            break
+        width *= (target_params / params) ** 0.5
+    return best[1]
+
+
+def matched_width_bisection(target_params):
+    """Another right design: bisection on the width, returned as a NumPy float."""
+    import numpy as np
+    from fusion_course.models.fusionnet import build_variant
+
+    low, high = 0.02, 0.5
+    for _ in range(14):
+        mid = (low + high) / 2
+        if n_params(build_variant("normalized", 1, 10, width=mid)) < target_params:
+            low = mid
+        else:
+            high = mid
+    return np.float64((low + high) / 2)
+
+
+def matched_width_square_law(target_params):
+    """Another right analysis, without a search: parameters grow with width², from one count (a tensor back)."""
+    from fusion_course.models.fusionnet import build_variant
+
+    base = n_params(build_variant("normalized", 1, 10, width=0.125))
+    return torch.tensor(0.125 * (target_params / base) ** 0.5)
+
+
+@pytest.mark.parametrize("answer", [matched_width, matched_width_bisection, matched_width_square_law])
+def test_8_4_accepts_right_designs(answer, capsys):
+    check("8.4", answer)
+    assert "Exercise 8.4 passed" in capsys.readouterr().out
+
+
+BASE = 143_325      # normalized at width 0.125, 1 input channel, 10 classes
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda target: 0.125, "the ablation's own width"),
+    (lambda target: 0.125 * target / BASE, "SQUARE of the width"),
+    (lambda target: 0.125 * (BASE / target) ** 0.5, "upside down"),
+    (lambda target: 0.125 * BASE / target, "upside down"),
+    (lambda target: 0.125 * (target / BASE) ** 0.25, "count the parameters of the model your width builds"),
+    (lambda target: float(target), "looks like a parameter count"),
+    (lambda target: -0.1, "width multiplier"),
+    (lambda target: 2.5, "already the full model"),
+    (lambda target: "0.1", "a width (a number)"),
+    (lambda target: None, "a width (a number)"),
+    (lambda: 0.1, "to accept"),
+    (0.105, "a function matched_width"),
+])
+def test_8_4_rejects_wrong_controls_with_their_own_hint(wrong, words):
+    with pytest.raises(AssertionError) as info:
+        CHECKS["8.4"](wrong)
+    assert words in str(info.value), str(info.value)
+
+
+def test_8_4_never_shows_a_right_width():
+    """The message gives the count the learner's width builds, never a width that would pass."""
+    with pytest.raises(AssertionError) as info:
+        CHECKS["8.4"](lambda target: 0.125)
+    message = str(info.value)
+    assert "0.105" not in message and "0.1053" not in message and "width 0.125" in message
+
+
+def test_8_4_targets_can_be_matched_and_the_check_is_fast():
+    import time
+
+    from fusion_course.models.fusionnet import build_variant
+
+    assert n_params(build_variant("normalized", 1, 10, width=0.125)) == BASE
+    start = time.perf_counter()
+    CHECKS["8.4"](matched_width)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_8_4_unsolved_is_one_line():
+    def matched_width(target_params):
+        raise NotImplementedError("Exercise 8.4: find a width whose normalized model has the target's parameter count")
+
+    with pytest.raises(NotImplementedError) as info:
+        check("8.4", matched_width)
+    assert len(info.value._render_traceback_()) == 1

@@ -9,9 +9,19 @@
 * 7.3 ``TwoLevelAttention(channels)``: ``forward(x1, x2) -> (B, C, H, W)``, with the given
   ``self.fc = nn.Linear(2C, 2)``: ``w = softmax(fc(GAP([x1 ‖ x2])))`` per sample, ``w_0·x1 + w_1·x2``.
   Checked at batch 1, 3, 4 and 64 for one weight pair per sample and no mixing across the batch.
+* 7.4 ``fusion_head_macs(level_channels, level_sizes, channels, fuse_at) -> int``: a prediction of the
+  multiply-adds of ``MobileNetFusion``'s concat head (a lateral 1×1 conv per level, then ``ConcatFusion``'s
+  1×1 conv), fused at the coarsest level (``"coarse"``, the classify head: levels pooled first) or at the
+  finest (``"fine"``, the mask head), compared with the real layers' count (what ``count_macs`` counts) on four pyramids
+  (MobileNetV3-small at 224×224, non-square, odd sizes, two levels). Named mistakes: FLOPs instead of
+  multiply-adds, cost per pixel (no H·W), the fusion conv's input as c instead of n·c, bias additions,
+  a missing lateral or fusion conv, the two heads swapped, laterals at the finest size, laterals before
+  the pooling.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import torch
@@ -184,4 +194,151 @@ def check_two_level_attention(cls: Any) -> str:
     return "per-sample softmax weights at batch 1, 3, 4 and 64; no mixing across the batch"
 
 
-CHECKS = {"7.1": check_separable_conv, "7.2": check_cost_ratio, "7.3": check_two_level_attention}
+# ----------------------------------------------------------------------------- 7.4
+class _ConcatHead(nn.Module):
+    """``MobileNetFusion``'s laterals and concat fusion, as its forward runs them (levels finest first)."""
+
+    def __init__(self, level_channels: list[int], channels: int, fuse_at: str) -> None:
+        super().__init__()
+        from ..fusion import ConcatFusion
+
+        self.fuse_at = fuse_at
+        self.laterals = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(ch, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
+            for ch in level_channels)
+        self.fuse = ConcatFusion([channels] * len(level_channels), channels)
+
+    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        if self.fuse_at == "coarse":      # task="classify": pool to the coarsest size, then the laterals
+            size = levels[-1].shape[-2:]
+            levels = [f if f.shape[-2:] == size else F.adaptive_avg_pool2d(f, size) for f in levels]
+            return self.fuse([lat(f) for lat, f in zip(self.laterals, levels)][::-1])
+        return self.fuse([lat(f) for lat, f in zip(self.laterals, levels)])   # task="segment"
+
+
+def _counted_head_macs(level_channels: list[int], level_sizes: list[tuple[int, int]], channels: int, fuse_at: str) -> int:
+    """Run the real head once and add up what ``count_macs`` counts in it: every convolution's multiply-adds.
+
+    A conv does ``(C_in / groups) · k_h · k_w`` multiply-adds per output value; hooks read the sizes the convs
+    really run at. (The same as ``fusion_course.profiling.count_macs``, which only counts convolutions, linear
+    layers and matrix products, without its first-call set-up time; the tests compare the two.)
+    """
+    head = _ConcatHead(level_channels, channels, fuse_at).eval()
+    total = [0]
+
+    def count(conv: nn.Conv2d, inputs: Any, out: torch.Tensor) -> None:
+        total[0] += out.numel() * (conv.in_channels // conv.groups) * conv.kernel_size[0] * conv.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in head.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            head([torch.zeros(1, ch, h, w) for ch, (h, w) in zip(level_channels, level_sizes)])
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+def _head_mistakes(chs: list[int], sizes: list[tuple[int, int]], c: int, fuse_at: str) -> dict[str, int]:
+    """What each wrong analysis predicts (the right count is measured, not computed here)."""
+    n = len(chs)
+    native = [h * w for h, w in sizes]
+    fine_hw, coarse_hw = native[0], native[-1]
+    fused_hw = coarse_hw if fuse_at == "coarse" else fine_hw
+    lateral_hw = [coarse_hw] * n if fuse_at == "coarse" else native
+    laterals = sum(ch * c * hw for ch, hw in zip(chs, lateral_hw))
+    fusion = n * c * c * fused_hw
+    right = laterals + fusion
+    other_laterals = sum(ch * c * hw for ch, hw in zip(chs, native if fuse_at == "coarse" else [coarse_hw] * n))
+    other = other_laterals + n * c * c * (fine_hw if fuse_at == "coarse" else coarse_hw)
+    return {
+        "swapped": other,
+        "flops": 2 * right,
+        "per pixel": sum(chs) * c + n * c * c,
+        "concat c": laterals + c * c * fused_hw,
+        "bias": right + c * fused_hw,
+        "all biases": right + c * fused_hw + sum(c * hw for hw in lateral_hw),
+        "no fusion": laterals,
+        "no laterals": fusion,
+        "all at finest": (sum(chs) + n * c) * c * fine_hw,
+        "laterals before pooling": sum(ch * c * hw for ch, hw in zip(chs, native)) + fusion,
+    }
+
+
+_HEAD_HINTS = {
+    "swapped": "the two heads are swapped: 'coarse' is the classify head (every level pooled to the coarsest size, "
+               "everything runs there), 'fine' the mask head (laterals at each level's own size, fusion at the finest)",
+    "flops": "count_macs counts multiply-adds, one per weight per output pixel; FLOPs count the multiply and the add "
+             "separately and are twice as many",
+    "per pixel": "a 1×1 conv does its C_in·C_out multiply-adds at EVERY output pixel: multiply by the H·W it runs at",
+    "concat c": "the fusion conv reads the concatenation of all n lateral maps: n·c input channels, not c",
+    "bias": "the counter counts convolutions, linear layers and matrix products only: bias additions, BatchNorm, "
+            "ReLU, pooling and resizing count 0",
+    "all biases": "the counter counts convolutions, linear layers and matrix products only: bias additions, BatchNorm, "
+                  "ReLU, pooling and resizing count 0",
+    "no fusion": "after the laterals, ConcatFusion's 1×1 conv (n·c → c channels) runs too",
+    "no laterals": "every level first goes through its own lateral 1×1 conv (C_i → c channels)",
+    "all at finest": "in the 'fine' head each lateral runs at its own level's size, before any upsampling; only the "
+                     "concatenation and its 1×1 conv run at the finest size",
+    "laterals before pooling": "the 'coarse' head pools every level to the coarsest size BEFORE its lateral, so the "
+                               "laterals run on the small map (that is what keeps it cheap)",
+}
+
+_PYRAMIDS = [   # (level channels, level sizes finest first, fusion channels): what the check measures
+    ([16, 24, 48, 576], [(56, 56), (28, 28), (14, 14), (7, 7)], 64),     # MobileNetV3-small at 224×224
+    ([16, 24, 48, 576], [(24, 32), (12, 16), (6, 8), (3, 4)], 32),       # a 96×128 input: non-square
+    ([24, 32, 96], [(15, 15), (8, 8), (4, 4)], 48),                      # odd sizes, three levels
+    ([8, 20], [(9, 7), (5, 4)], 12),                                     # two levels
+]
+
+
+def _as_count(value: Any) -> int | None:
+    """An integer count from an int, a NumPy integer, a whole float or a one-element tensor (else None)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(float(value)):
+        value = float(value)
+        return int(round(value)) if abs(value - round(value)) <= 1e-9 * max(1.0, abs(value)) else None
+    return None
+
+
+def check_fusion_head_macs(fn: Any) -> str:
+    """Compare the prediction with ``count_macs`` of the real laterals + ``ConcatFusion``, both heads, 4 pyramids."""
+    ex = "7.4"
+    if not callable(fn):
+        fail(ex, "a function fusion_head_macs(level_channels, level_sizes, channels, fuse_at)", describe(fn),
+             "pass the function itself to check(...), without calling it")
+    for i, (chs, sizes, c) in enumerate(_PYRAMIDS):
+        for fuse_at in ("coarse", "fine"):
+            args_chs = list(chs) if i % 2 == 0 else tuple(chs)                 # lists and tuples both arrive
+            args_sizes = [tuple(s) if i % 2 == 0 else list(s) for s in sizes]
+            shown = f"fusion_head_macs({list(chs)}, {[tuple(s) for s in sizes]}, {c}, {fuse_at!r})"
+            got = call(ex, fn, args_chs, args_sizes, c, fuse_at, what="fusion_head_macs")
+            if list(args_chs) != list(chs) or [tuple(s) for s in args_sizes] != [tuple(s) for s in sizes]:
+                fail(ex, "the level lists left unchanged", "your function changed them",
+                     "work on copies: the lists describe the pyramid the check measures next")
+            count = _as_count(got)
+            if count is None:
+                fail(ex, f"{shown} to return a whole number of multiply-adds", describe(got),
+                     "return an int (a float with no fractional part is fine)")
+            true = _counted_head_macs(chs, sizes, c, fuse_at)
+            if count == true:
+                continue
+            side = "more" if count > true else "fewer"
+            expected = f"{shown} to equal the multiply-adds count_macs counts on the real layers"
+            got_text = f"{count:,} ({side} than counted)"
+            for name, value in _head_mistakes(chs, sizes, c, fuse_at).items():
+                if value != true and count == value:
+                    fail(ex, expected, got_text, _HEAD_HINTS[name])
+            fail(ex, expected, got_text,
+                 "add up C_in·C_out·H·W of every 1×1 conv at the size it runs at: the n laterals (C_i → c), then the "
+                 "fusion conv (n·c → c); the pooling, BatchNorm, ReLU, resizing and biases count 0")
+    return "multiply-adds match count_macs for both heads on 4 pyramids (MobileNetV3-small at 224, non-square, odd, 2 levels)"
+
+
+CHECKS = {"7.1": check_separable_conv, "7.2": check_cost_ratio, "7.3": check_two_level_attention,
+          "7.4": check_fusion_head_macs}

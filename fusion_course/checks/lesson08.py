@@ -1,4 +1,5 @@
-"""Checks for lesson 08 (FusionNet): count a residual block, learned normalised branch weights, fuse at the finest level.
+"""Checks for lesson 08 (FusionNet): count a residual block, learned normalised branch weights, fuse at the finest level,
+build a parameter-matched control.
 
 * 8.1 ``residual_block_params(in_channels, out_channels) -> int``: the parameters of FusionNet's
   residual block (two 3×3 convs with bias + BN, a 1×1 conv with bias + BN shortcut when the channel
@@ -7,9 +8,17 @@
   ``Σ_k softmax(β)_k · b_k`` with learnable ``β``; ``weights()`` returns the normalised weights.
 * 8.3 ``fuse_at_finest(maps, weights) -> (B, C, H, W)``: bilinear upsampling of every map to the
   largest map's size, then ``Σ_i w_i · map_i``.
+* 8.4 ``matched_width(target_params) -> float``: the width at which ``build_variant("normalized", 1, 10,
+  width=w)`` has within 2 % of ``target_params`` parameters: the control that tells "this variant lost a
+  branch" from "this variant lost parameters". Checked by building the model at the returned width for
+  four targets (the ablation's "without b4" among them), below and above the ablation's own size. Named
+  mistakes: the ablation's width unchanged (no control), the width scaled like the parameters (they grow
+  with about the square of the width), the ratio inverted, a parameter count returned instead of a width.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import torch
@@ -144,8 +153,77 @@ def check_fuse_at_finest(fn: Any) -> str:
     return "fused at the largest map's size (any order, non-square, batch 1), bilinear, weighted"
 
 
+# ----------------------------------------------------------------------------- 8.4
+_ABLATION_WIDTH = 0.125
+_MATCH_TOLERANCE = 0.02
+
+
+def _normalized_params(width: float) -> int:
+    from ..models.fusionnet import build_variant
+
+    return sum(p.numel() for p in build_variant("normalized", 1, 10, width=width).parameters())
+
+
+def _as_width(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def check_matched_width(fn: Any) -> str:
+    """Build ``normalized`` at the returned width for several targets; within 2 % of each target's parameters."""
+    from ..models.fusionnet import build_variant
+
+    ex = "8.4"
+    if not callable(fn):
+        fail(ex, "a function matched_width(target_params)", describe(fn),
+             "pass the function itself to check(...), without calling it")
+    base = _normalized_params(_ABLATION_WIDTH)
+    without_b4 = sum(p.numel() for p in build_variant("without b4", 1, 10, width=_ABLATION_WIDTH).parameters())
+    for target in (without_b4, 75_000, 180_000, 480_000):
+        got = call(ex, fn, target, what="matched_width")
+        width = _as_width(got)
+        if width is None:
+            fail(ex, f"matched_width({target:,}) to return a width (a number)", describe(got),
+                 "return the `width=` multiplier as a float")
+        if width > 1 or width <= 0:       # never built: above 1 is larger than the full model
+            hint = ("that looks like a parameter count: return the `width=` multiplier instead (1.0 is the full "
+                    "model, about 9 million parameters)" if width > 100 else
+                    "the width is the multiplier passed as build_variant(..., width=w): positive, and 1.0 is already "
+                    "the full model, about 9 million parameters")
+            fail(ex, f"matched_width({target:,}) to return a width multiplier for {target:,} parameters", f"{width:g}",
+                 hint)
+        params = _normalized_params(width)
+        off = params / target - 1
+        if abs(off) <= _MATCH_TOLERANCE:
+            continue
+        expected = (f"build_variant('normalized', 1, 10, width=matched_width({target:,})) to have within "
+                    f"{_MATCH_TOLERANCE * 100:g} % of {target:,} parameters")
+        got_text = f"width {width:.4g}: {params:,} parameters ({100 * abs(off):.1f} % {'more' if off > 0 else 'fewer'})"
+        near = lambda x: math.isclose(width, x, rel_tol=1e-3)   # noqa: E731
+        if near(_ABLATION_WIDTH):
+            hint = ("that is the ablation's own width: the control must have the target's parameter count, whatever "
+                    "width that takes")
+        elif near(_ABLATION_WIDTH * target / base):
+            hint = ("the width was scaled like the parameters, but most parameters are conv weights C_in·C_out·k², "
+                    "so they grow with about the SQUARE of the width")
+        elif near(_ABLATION_WIDTH * base / target) or near(_ABLATION_WIDTH * math.sqrt(base / target)):
+            hint = ("the ratio is upside down: a target with fewer parameters than the ablation's model needs a smaller "
+                    "width, one with more a larger width")
+        else:
+            hint = ("count the parameters of the model your width builds and adjust the width until they match: "
+                    "parameters grow with about the square of the width, but not exactly (channel counts are rounded)")
+        fail(ex, expected, got_text, hint)
+    return (f"parameter-matched widths within {_MATCH_TOLERANCE * 100:g} % for 4 targets, the ablation's 'without b4' "
+            f"({without_b4:,} parameters) among them")
+
+
 CHECKS = {
     "8.1": check_residual_block_params,
     "8.2": check_branch_mixer,
     "8.3": check_fuse_at_finest,
+    "8.4": check_matched_width,
 }
