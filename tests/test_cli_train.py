@@ -118,7 +118,17 @@ def test_bad_numbers_and_options(tmp_path, train_inproc):
     assert_usage_error(train_inproc("baseline", "--epochs", "ten"), "invalid int value")
     assert_usage_error(train_inproc("baseline", "--data-root", str(tmp_path)), "CIFAR-10")
     assert_usage_error(train_inproc(), "no model given", "f3net-toy")
+    assert_usage_error(train_inproc("baseline", "--weight-decay", "-1", "--out", str(tmp_path / "x")), "--weight-decay")
     assert not (tmp_path / "x").exists()
+
+
+def test_augment_and_weight_decay_reach_the_training_run(tmp_path, train_inproc):
+    out = train_inproc("baseline", "--epochs", "1", "--augment", "--optimizer", "sgd", "--lr", "0.05",
+                       "--weight-decay", "5e-4", "--no-progress", "--threads", "1", "--out", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    assert "augmented (pad 4 + crop, flip)" in out.stdout
+    config = json.loads((tmp_path / "r" / "metrics.json").read_text())["config"]
+    assert config["augment"] is True and config["weight_decay"] == 5e-4
 
 
 def test_out_on_a_file_system_that_refuses_writes(tmp_path, train_inproc):

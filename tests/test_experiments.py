@@ -8,6 +8,7 @@ import torch
 
 from fusion_course.experiments import f3net_ablation as fa
 from fusion_course.experiments import fusion_helps as fh
+from fusion_course.experiments import fusionnet_ablation as fna
 from fusion_course.experiments import mobilenet_fusion as mf
 
 
@@ -38,6 +39,20 @@ def test_f3net_variants_change_one_thing_each():
 def test_mobilenet_baseline_is_chance_on_balanced_classes():
     data = mf.load_data(mf.MobConfig(n_train=12, n_test=60))
     assert mf.baseline(data)["accuracy"] == pytest.approx(1 / 6, abs=0.05)
+
+
+def test_fusionnet_task_needs_both_halves_and_baselines_stay_near_chance():
+    cfg = fna.Config(n_train=240, n_val=24, n_test=240, epochs=1)
+    data = fna.load_data(cfg)
+    assert data["train"].num_classes == 12 and tuple(data["train"][0][0].shape) == (1, 32, 32)
+    base = fna.baseline(data)
+    assert base["accuracy"] < 0.15 and base["logreg_accuracy"] < 0.25     # chance is 1/12
+    # The plain CNN is a fair control: within 5 % of the FusionNet variants' parameter count.
+    plain = sum(p.numel() for p in fna.build_model("plain CNN", 12, cfg).parameters())
+    normalized = sum(p.numel() for p in fna.build_model("normalized", 12, cfg).parameters())
+    assert abs(plain - normalized) / normalized < 0.05
+    scores, model = fna.train("no fusion (b3 only)", 0, data, cfg, progress=False)
+    assert set(scores) == {"val_accuracy", "accuracy", "seconds"} and not model.training
 
 
 def _cli(*args, cwd=None):
@@ -75,3 +90,8 @@ def test_results_files_match_the_lessons_configs():
     for res in (64, 96):
         cfg = json.loads((results / f"mobilenet_fusion_{res}px.json").read_text())["config"]
         assert cfg == dataclasses.asdict(mf.MobConfig(size=res))
+    doc = json.loads((results / "fusionnet_ablation.json").read_text())
+    assert doc["config"] == dataclasses.asdict(fna.Config())
+    assert {(r["model"], r["seed"]) for r in doc["runs"]} == {(m, s) for m in fna.NAMES for s in range(5)}
+    wide = json.loads((results / "fusionnet_ablation_width0.25.json").read_text())
+    assert wide["config"] == dataclasses.asdict(fna.Config(width=0.25))

@@ -56,6 +56,7 @@ def fusion_cases(channels: int, n_inputs: int) -> list[tuple[str, Callable[[], A
         ("gated", make("gated")),
         ("gated (normalised)", make("gated", normalize=True)),
         ("attention", make("attention")),
+        ("spatial (softmax)", make("spatial")),
         ("aff", make("aff")),
         ("iaff", make("iaff")),
         ("block (concat)", make("block")),

@@ -5,7 +5,8 @@ usage: fusion-course experiment NAME [--seeds N] [--only MODEL ...] [--device cp
 
 NAME is ``fusion-helps`` (lesson 05: five decoders, does fusing levels help segmentation?),
 ``f3net-ablation`` (lesson 06: F3Net's fusion, feedback and focus, one change at a time) or
-``mobilenet-fusion`` (lesson 07: fusion heads on MobileNetV3-small, accuracy at one resolution, ``--set size=96``).
+``mobilenet-fusion`` (lesson 07: fusion heads on MobileNetV3-small, accuracy at one resolution, ``--set size=96``)
+or ``fusionnet-ablation`` (lesson 08: FusionNet's variants against a plain CNN on a 32×32 shape × texture task).
 
 A lesson trains only what fits its time budget on a laptop CPU. This command runs the same code over
 more seeds and models and writes a small JSON file with the results and their provenance (the command,
@@ -29,7 +30,7 @@ from ..errors import UsageError
 
 # name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, train)
 EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation",
-               "mobilenet-fusion": "mobilenet_fusion"}
+               "mobilenet-fusion": "mobilenet_fusion", "fusionnet-ablation": "fusionnet_ablation"}
 
 
 def default_out(name: str, cfg) -> Path:
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fusion-course experiment",
                                 description="Run a lesson's experiment over seeds and write a JSON results file.")
     p.add_argument("name", choices=list(EXPERIMENTS),
-                   help="fusion-helps (lesson 05), f3net-ablation (lesson 06) or mobilenet-fusion (lesson 07)")
+                   help="fusion-helps (lesson 05), f3net-ablation (lesson 06), mobilenet-fusion (lesson 07) "
+                        "or fusionnet-ablation (lesson 08)")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for every model (default 5)")
     p.add_argument("--only", action="append", default=None, metavar="MODEL",
                    help="train only this model (repeat for several; default: all)")

@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0; 5e-4 for SGD on CIFAR)")
     p.add_argument("--schedule", default=None, choices=["onecycle", "cosine"], help="learning-rate schedule")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the dataset's)")
+    p.add_argument("--augment", action="store_true",
+                   help="standard augmentation of the training split for natural images such as CIFAR-10: "
+                        "4-pixel pad + random crop, horizontal flip (a flip changes what a digit means)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batch order (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
     p.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA only)")
@@ -172,6 +176,8 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"{flag} must be at least {low}, got {value}")
     if not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
+    if not args.weight_decay >= 0:
+        raise UsageError(f"--weight-decay must be 0 or more, got {args.weight_decay}")
     if args.image_size is not None and args.image_size < 1:
         raise UsageError(f"--image-size must be positive, got {args.image_size}")
 
@@ -201,6 +207,10 @@ def main(argv: list[str]) -> int:
     splits = load_splits(dataset, task=spec.task, image_size=args.image_size, data_root=args.data_root,
                          download=args.download)
     train_set, val_set, test_set = splits["train"], splits["val"], splits["test"]
+    if args.augment:      # training split only: val and test are scored on the images as they are
+        from ..data.augment import Augmented
+
+        train_set = Augmented(train_set, pad=4, flip=True, seed=args.seed)
     size = int(train_set[0][0].shape[-1])
     spec.check_size(size)
     total = sum(len(s) for s in splits.values())
@@ -224,14 +234,15 @@ def main(argv: list[str]) -> int:
     plural = "s" if args.epochs != 1 else ""
     ddp = f" x {world} processes (DDP)" if world > 1 else ""
     sched = f", {args.schedule}" if args.schedule else ""
+    aug = ", augmented (pad 4 + crop, flip)" if args.augment else ""
     say(f"training {args.epochs} epoch{plural} on {device.type}{ddp}, batch {args.batch_size}, "
-        f"{args.optimizer} lr {args.lr:g}{sched}")
+        f"{args.optimizer} lr {args.lr:g}{sched}{aug}")
 
     # 4. Train (fit writes last.pt and metrics.json after every epoch, atomically). A model that brings its
     # own loss (F3Net: the pixel position aware loss with deep supervision) trains with it.
     loss = model.default_loss() if hasattr(model, "default_loss") else None
     history = fit(model, train_set, val_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
-                  optimizer=args.optimizer, schedule=args.schedule, device=device, amp=args.amp,
+                  optimizer=args.optimizer, weight_decay=args.weight_decay, schedule=args.schedule, device=device, amp=args.amp,
                   channels_last=args.channels_last, seed=args.seed, progress=not args.no_progress, verbose=True,
                   checkpoint_dir=out, resume=args.resume, desc=spec.name)
     best = history.best or {}

@@ -13,6 +13,7 @@ WeightedSumFusion      ``Σ w_i F_i``; w fixed/learned/softmax/fast-normalised  
 FormulaFusion          ``σ(Σ w_i F_i)``                                             the F3Net article
 GatedFusion            ``Σ σ(a_iᵀ GAP(F_i)) F_i`` (optionally normalised)            TensorFlow article
 ChannelAttentionFusion ``Σ softmax_i(MLP(GAP(Σ F)))_i ⊙ F_i``                       arXiv:1903.06586
+SpatialWeightedFusion  ``Σ softmax_i(conv1×1_i(F_i)) ⊙ F_i``, one weight per pixel     arXiv:1911.09516
 AFF / IAFF             ``M ⊙ X + (1 − M) ⊙ Y``, M = MS-CAM                          arXiv:2009.14082
 FeatureFusionBlock     parallel convs → align → concat/sum → conv → act             newsletter
 FPN                    top-down pyramid, OrderedDict in/out                         arXiv:1612.03144
@@ -38,12 +39,13 @@ from .factory import FUSIONS, available_fusions, create_fusion
 from .formula import FormulaFusion, make_activation
 from .fpn import FPN
 from .gated import GatedFusion, sample_weighted_sum
+from .spatial import SpatialWeightedFusion
 from .sum import SumFusion, sum_maps
 from .weighted import WeightedSumFusion, normalize_weights, weighted_sum
 
 __all__ = [
     "AFF", "IAFF", "MSCAM", "Align", "BiFPNLayer", "align_features", "resize", "target_size", "ChannelAttentionFusion",
     "FeatureFusionBlock", "CFM", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
-    "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SumFusion", "sum_maps",
+    "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SpatialWeightedFusion", "SumFusion", "sum_maps",
     "WeightedSumFusion", "normalize_weights", "weighted_sum",
 ]

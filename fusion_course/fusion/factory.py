@@ -19,6 +19,7 @@ from .block import FeatureFusionBlock
 from .concat import ConcatFusion
 from .formula import FormulaFusion
 from .gated import GatedFusion
+from .spatial import SpatialWeightedFusion
 from .sum import SumFusion
 from .weighted import WeightedSumFusion
 
@@ -30,6 +31,7 @@ FUSIONS: dict[str, Callable[..., nn.Module]] = {
     "formula": FormulaFusion,
     "gated": GatedFusion,
     "attention": ChannelAttentionFusion,
+    "spatial": SpatialWeightedFusion,
     "aff": AFF,
     "iaff": IAFF,
     "block": FeatureFusionBlock,
@@ -40,7 +42,7 @@ def available_fusions() -> list[str]:
     """Names accepted by :func:`create_fusion`, in registry order.
 
     >>> available_fusions()
-    ['sum', 'concat', 'weighted', 'formula', 'gated', 'attention', 'aff', 'iaff', 'block']
+    ['sum', 'concat', 'weighted', 'formula', 'gated', 'attention', 'spatial', 'aff', 'iaff', 'block']
     """
     return list(FUSIONS)
 

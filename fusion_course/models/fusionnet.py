@@ -70,6 +70,8 @@ __all__ = [
 PUBLISHED_BRANCH_WEIGHTS: tuple[float, float, float, float] = (5.0, 2.0, 3.0, 5.0)
 #: The parameter count the source README states (and FusionNet() reproduces).
 PUBLISHED_PARAMS = 9_063_096
+#: How NormalizedFusionNet may weigh its FPN levels: one normalised weight per level, or one per pixel.
+LEVEL_FUSIONS = ("softmax", "fast", "spatial", "spatial-sigmoid")
 
 BRANCH_NAMES = ("b1 deep GAP", "b2 shallow gated", "b3 c6 linear", "b4 FPN fusion")
 
@@ -414,7 +416,10 @@ class NormalizedFusionNet(nn.Module):
       logits); ``"fixed"`` keeps the published 5:2:3:5 (renormalised over the kept branches).
     * **level weights** (``level_fusion="softmax"`` or ``"fast"``): ``F = Σ_i w_i P_i`` with
       ``w = softmax(α)`` or the fast-normalised ``relu(α) / (ε + Σ relu(α))`` (EfficientDet,
-      arXiv:1911.09070) instead of four free sigmoids.
+      arXiv:1911.09070) instead of four free sigmoids. ``"spatial"`` keeps the published idea of one
+      weight *per pixel* but normalises it (``α = softmax_i(conv1×1_i(P_i))``, ASFF, arXiv:1911.09516);
+      ``"spatial-sigmoid"`` is the published per-pixel sigmoid gates, at the fine level. Together they
+      separate "normalised" from "static" in the ablation.
     * **where to fuse** (``fuse_at="fine"``): coarse levels are upsampled to the finest FPN level
       (8×8 for a 32×32 input); ``"coarse"`` resizes everything to the coarsest level, as published.
       ``level_resize`` picks the upsampling: ``"nearest"`` (default, like the FPN's own top-down path)
@@ -452,8 +457,8 @@ class NormalizedFusionNet(nn.Module):
             raise ValueError(f"branches must be a non-empty subset of (1, 2, 3, 4), got {tuple(branches)}")
         if branch_weights not in ("learned", "fixed"):
             raise ValueError(f"branch_weights must be 'learned' or 'fixed', got {branch_weights!r}")
-        if level_fusion not in ("softmax", "fast"):
-            raise ValueError(f"level_fusion must be 'softmax' or 'fast', got {level_fusion!r}")
+        if level_fusion not in LEVEL_FUSIONS:
+            raise ValueError(f"level_fusion must be one of {', '.join(map(repr, LEVEL_FUSIONS))}, got {level_fusion!r}")
         if fuse_at not in ("fine", "coarse"):
             raise ValueError(f"fuse_at must be 'fine' or 'coarse', got {fuse_at!r}")
         if level_resize not in ("bilinear", "nearest"):
@@ -478,8 +483,13 @@ class NormalizedFusionNet(nn.Module):
             # to P5's 4×4. ("first" rather than "largest"/"smallest": it needs no max(..., key=...), which
             # torch.compile cannot trace without a graph break.)
             resize = level_resize if fuse_at == "fine" else "nearest"
-            self.level_fusion = create_fusion("weighted", [fpn_channels] * 4, fpn_channels,
-                                              mode=level_fusion, resize=resize)
+            if level_fusion.startswith("spatial"):       # one weight per level and pixel
+                normalize = "sigmoid" if level_fusion == "spatial-sigmoid" else "softmax"
+                self.level_fusion = create_fusion("spatial", [fpn_channels] * 4, fpn_channels,
+                                                  normalize=normalize, resize=resize)
+            else:                                         # one weight per level
+                self.level_fusion = create_fusion("weighted", [fpn_channels] * 4, fpn_channels,
+                                                  mode=level_fusion, resize=resize)
             self.branch4 = PyramidHead(fpn_channels, _ch(128, width), num_classes)
         # Branch logits (B, K) are fused as (B, K, 1, 1) maps by the same weighted-sum operator.
         if branch_weights == "learned":
@@ -528,10 +538,19 @@ class NormalizedFusionNet(nn.Module):
         return self.branch_fusion.weights()
 
     def level_weight_values(self) -> torch.Tensor:
-        """The effective weights of the FPN levels P2..P5 (finest first)."""
+        """The effective weights of the FPN levels P2..P5 (finest first).
+
+        For per-pixel (``"spatial"``) level fusion: the weights of the last forward pass, averaged over
+        its images and pixels.
+        """
         if 4 not in self.branches:
             raise ValueError("this model has no FPN branch (branch 4 was dropped)")
-        w = self.level_fusion.weights()
+        if hasattr(self.level_fusion, "weights"):
+            w = self.level_fusion.weights()
+        elif self.level_fusion.last_weights is None:
+            raise ValueError("per-pixel level weights exist only after a forward pass: run the model on a batch first")
+        else:
+            w = self.level_fusion.last_weights.mean(dim=(0, 2, 3))      # (B, 4, H, W) -> (4,)
         return w if self.fuse_at == "fine" else w.flip(0)
 
 
@@ -712,10 +731,13 @@ ABLATION_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "normalized": ("NormalizedFusionNet", {}),
     "fixed branch w.": ("NormalizedFusionNet", {"branch_weights": "fixed"}),
     "coarse fusion": ("NormalizedFusionNet", {"fuse_at": "coarse"}),
+    "per-pixel softmax": ("NormalizedFusionNet", {"level_fusion": "spatial"}),
+    "per-pixel sigmoid": ("NormalizedFusionNet", {"level_fusion": "spatial-sigmoid"}),
     "without b1": ("NormalizedFusionNet", {"branches": (2, 3, 4)}),
     "without b2": ("NormalizedFusionNet", {"branches": (1, 3, 4)}),
     "without b3": ("NormalizedFusionNet", {"branches": (1, 2, 4)}),
     "without b4": ("NormalizedFusionNet", {"branches": (1, 2, 3)}),
+    "no fusion (b3 only)": ("NormalizedFusionNet", {"branches": (3,)}),
 }
 
 
