@@ -22,8 +22,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # claims, not their stored digits, are what holds (a learner's CPU rounds differently too). Set
 # ATEN_CPU_CAPABILITY yourself (e.g. to avx2) to test other rounding.
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "default")
-# Idle OpenMP threads sleep instead of spinning: with two workers of two threads on two cores, spinning
-# threads steal the cores from the ones doing work (measured: 6x slower training, identical results).
+# Idle OpenMP threads sleep instead of spinning: when the suite runs with two workers (`-n 2`), two threads
+# each on two cores, spinning threads steal the cores from the ones doing work (measured: 6x slower training,
+# identical results). The default run is one test at a time, so that a notebook's time is its own.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
