@@ -9,6 +9,8 @@ layer types) or from a short spec, so the picture in a lesson is the model the l
 * :func:`chain_diagram` draws a left-to-right pipeline (a spec: a list of labels, or a module's children);
 * :func:`branches_diagram` draws parallel branches that merge (two-branch fusion models);
 * :func:`fpn_diagram` and :func:`bifpn_diagram` draw a feature pyramid from an ``FPN`` or ``BiFPNLayer``.
+* :func:`cfm_diagram` and :func:`feedback_diagram` draw F3Net's Cross Feature Module and its cascaded
+  feedback decoder from the modules.
 
 Matplotlib is imported when a function is called, so ``import fusion_course`` stays light.
 
@@ -25,7 +27,8 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["draw", "layer_label", "chain_diagram", "branches_diagram", "fpn_diagram", "bifpn_diagram"]
+__all__ = ["draw", "layer_label", "chain_diagram", "branches_diagram", "fpn_diagram", "bifpn_diagram",
+           "cfm_diagram", "feedback_diagram"]
 
 # Box colours by role: inputs, learned layers, merges (+, ×, weighted sums), outputs.
 COLORS = {"input": "#dbe9f6", "layer": "#fde7c8", "merge": "#e3f1dc", "output": "#f3dcef", "note": "#eeeeee"}
@@ -293,3 +296,101 @@ def bifpn_diagram(layer: nn.Module, names: Sequence[str] | None = None, *,
     for i in range(1, n):
         arrows.append((f"td0" if i == 1 else f"out{i - 1}", f"out{i}", "down"))
     return draw(boxes, arrows, kinds=kinds, title=title, box_size=(1.6, 0.6), scale=0.75)
+
+
+def cfm_diagram(cfm: nn.Module, low: str = "low", high: str = "high", *,
+                title: str | None = "Cross Feature Module (CFM)") -> Any:
+    """Draw F3Net's Cross Feature Module (arXiv:1911.11445) from the module's own eight CBRs.
+
+    Two paths, one per input: the low-level path ``h₁ → h₂`` (top row) and the high-level path
+    ``v₁ → v₂`` (bottom row, after upsampling ``high`` to ``low``'s size). They meet in the cross
+    step, ``h₂ ⊙ v₂`` for CFM (the box reads ``+`` or ``concat`` for the course's baselines, whose
+    ``fuse`` attribute says which), then each path takes the fused map through one more CBR, adds its
+    own first output back (a residual) and ends in a last CBR::
+
+        h₄ = CBR_h4(CBR_h3(f) + h₁),   v₄ = CBR_v4(CBR_v3(f) + v₁),   f = h₂ ⊙ v₂
+
+    Each CBR box shows its step name and its conv (``layer_label``), read from ``cfm.h1`` … ``cfm.v4``.
+
+    Example:
+        >>> from fusion_course.fusion import CFM
+        >>> fig = cfm_diagram(CFM(16), "C2", "C3")
+        >>> sum(t.get_text() == "×" for t in fig.axes[0].texts), sum(t.get_text() == "+" for t in fig.axes[0].texts)
+        (1, 2)
+    """
+    fuse = getattr(cfm, "fuse", "cfm")
+    cross = {"cfm": "×", "sum": "+", "concat": "concat\n+ CBR 1×1"}.get(fuse, str(fuse))
+
+    def step(name: str) -> str:
+        return f"{name}: " + _labels(getattr(cfm, name))[0]
+
+    boxes = {
+        "low": (0.0, 1.0, f"{low} (low level)"), "high": (0.0, -1.0, f"{high} (high level)"),
+        "up": (2.2, -1.0, "bilinear up\nto low's size"),
+        "h1": (2.2, 1.0, step("h1")), "h2": (4.4, 1.0, step("h2")),
+        "v1": (4.4, -1.0, step("v1")), "v2": (6.6, -1.0, step("v2")),
+        "x": (6.6, 0.0, cross),
+        "h3": (8.8, 1.0, step("h3")), "hs": (10.6, 1.0, "+"), "h4": (12.4, 1.0, step("h4")),
+        "v3": (8.8, -1.0, step("v3")), "vs": (10.6, -1.0, "+"), "v4": (12.4, -1.0, step("v4")),
+        "ho": (14.6, 1.0, "out 1: h₄\n(the refined low level)"), "vo": (14.6, -1.0, "out 2: v₄\n(next CFM's high, or p)"),
+    }
+    kinds = {"low": "input", "high": "input", "x": "merge", "hs": "merge", "vs": "merge", "ho": "output", "vo": "output"}
+    arrows = [("low", "h1"), ("h1", "h2"), ("h2", "x"), ("high", "up"), ("up", "v1"), ("v1", "v2"),
+              ("v2", "x"), ("x", "h3", "f"), ("x", "v3", "f"), ("h3", "hs"), ("v3", "vs"),
+              ("h1", "hs", "h₁ (residual)", -0.12), ("v1", "vs", "v₁ (residual)", 0.12),
+              ("hs", "h4"), ("vs", "v4"), ("h4", "ho"), ("v4", "vo")]
+    fig = draw(boxes, arrows, kinds=kinds, title=title, box_size=(1.85, 0.8), scale=0.72, fontsize=7)
+    # The residual arcs bow out above and below the two rows: make room for them.
+    ax, (width, height) = fig.axes[0], fig.get_size_inches()
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - 0.5, hi + 0.5)
+    fig.set_size_inches(width, height + 1.0 * 0.72)
+    return fig
+
+
+def feedback_diagram(net: nn.Module, *, title: str | None = "F3Net: cascaded feedback decoder") -> Any:
+    """Draw an ``F3Net``'s levels, 1×1 reductions and cascaded sub-decoders, read from the module.
+
+    One row per backbone level (finest at the bottom). Sub-decoder 1 takes the four reduced levels;
+    every later sub-decoder ``k + 1`` takes what sub-decoder ``k`` **returns**, the refined levels
+    (``SubDecoder.forward`` returns ``[C2, C3, C4]`` refined and ``C5`` as it came), plus the
+    prediction features ``p_k`` resized and added to each level, the paper's feedback step::
+
+        C_l^(k+1) = C_l^(k), refined by sub-decoder k,  + resize(p_k)       for l = 2 … 5
+
+    The last sub-decoder's ``p_N`` goes to a 3×3 head and is upsampled to the input size.
+
+    Example:
+        >>> from fusion_course.models import F3Net
+        >>> fig = feedback_diagram(F3Net(n_decoders=2))
+        >>> sum(t.get_text().startswith("sub-decoder") for t in fig.axes[0].texts)
+        2
+    """
+    levels = list(net.reduce.keys())
+    n_dec = len(net.decoders)
+    fuse = getattr(net, "fuse", "cfm")
+    boxes, kinds, arrows = {}, {}, []
+    mid = (len(levels) - 1) / 2
+    for i, name in enumerate(levels):
+        stage_in = _conv_of(net.reduce[name]).in_channels
+        boxes[f"c{i}"] = (0.0, i * 1.0, f"{name.upper()}  ({stage_in} ch, /{2 ** (i + 2)})")
+        kinds[f"c{i}"] = "input"
+        boxes[f"r{i}"] = (2.4, i * 1.0, _labels(net.reduce[name])[0])
+        arrows += [(f"c{i}", f"r{i}"), (f"r{i}", "d0")]
+    blocks = " ".join(f"{a}→{b}" for a, b in ((5, 4), (4, 3), (3, 2)))
+    x = 5.2
+    for k in range(n_dec):
+        boxes[f"d{k}"] = (x, mid, f"sub-decoder {k + 1}\n3 × {fuse.upper() if fuse == 'cfm' else fuse}: {blocks}")
+        if k + 1 < n_dec:
+            boxes[f"p{k}"] = (x, mid - 1.6, f"p{k + 1}: prediction\nfeatures ({net.width} ch, /4)")
+            boxes[f"s{k}"] = (x + 2.6, mid, "+")
+            kinds[f"s{k}"] = "merge"
+            refined = f"refined {levels[0].upper()}–{levels[-2].upper()},\n{levels[-1].upper()} as it came"
+            arrows += [(f"d{k}", f"s{k}", refined), (f"d{k}", f"p{k}"),
+                       (f"p{k}", f"s{k}", "resize to\neach level"), (f"s{k}", f"d{k + 1}")]
+            x += 4.6
+    boxes["head"] = (x + 2.3, mid, f"p{n_dec} → head\n{layer_label(net.pred_heads[-1])}")
+    boxes["out"] = (x + 4.5, mid, "mask logits\n(input size)")
+    kinds["out"] = "output"
+    arrows += [(f"d{n_dec - 1}", "head"), ("head", "out")]
+    return draw(boxes, arrows, kinds=kinds, title=title, box_size=(2.0, 0.8), scale=0.72, fontsize=7)

@@ -59,3 +59,29 @@ def test_chain_and_branches():
     assert _texts(chain_diagram(nested))[1:3] == ["global avg pool", "conv 1×1 8→2\n+ BN + relu"]
     texts = _texts(branches_diagram({"A": seq, "B": ["x"]}, "sum", ["head"]))
     assert {"map A", "map B", "sum", "head", "logits", "x"} <= set(texts)
+
+
+def test_cfm_diagram_follows_the_module():
+    from fusion_course.diagrams import cfm_diagram
+    from fusion_course.fusion import CFM
+    from fusion_course.models.f3net import CrossFeatureBaseline
+
+    texts = _texts(cfm_diagram(CFM(8), "C2", "C3"))
+    steps = [t for t in texts if t[:3] in {f"{p}{i}:" for p in "hv" for i in range(1, 5)}]
+    assert len(steps) == 8 and all("conv 3×3 8→8" in t for t in steps)      # the module's eight CBRs
+    assert texts.count("×") == 1 and texts.count("+") == 2                  # the product, two residual sums
+    assert {"C2 (low level)", "C3 (high level)"} <= set(texts)
+    sum_texts = _texts(cfm_diagram(CrossFeatureBaseline(8, "sum")))
+    assert sum_texts.count("×") == 0 and sum_texts.count("+") == 3         # the sum baseline: a third "+"
+
+
+def test_feedback_diagram_follows_the_module():
+    from fusion_course.diagrams import feedback_diagram
+    from fusion_course.models import F3Net
+
+    texts = _texts(feedback_diagram(F3Net(width=8, n_decoders=3)))
+    assert sum(t.startswith("sub-decoder") for t in texts) == 3
+    assert sum(t.startswith("refined C2–C4") for t in texts) == 2            # what each later sub-decoder gets
+    assert sum(t.startswith("conv 1×1") and t.split("\n")[0].endswith("→8") for t in texts) == 4
+    one = _texts(feedback_diagram(F3Net(width=8, n_decoders=1)))
+    assert sum(t.startswith("sub-decoder") for t in one) == 1 and not any(t.startswith("refined") for t in one)
