@@ -1,6 +1,8 @@
 """Lesson 01 checks: the reference answers pass, and the usual mistakes are rejected with a teaching message."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -153,8 +155,41 @@ def concat_shape_sum_all(shapes):
     return tuple(sum(s[i] for s in shapes) for i in range(4))
 
 
-REFERENCE = {"1.1": fuse, "1.2": normalize, "1.3": concat_channels, "1.4": concat_shape}
-ALSO_RIGHT = {"1.1": [fuse_stacked], "1.2": [normalize_clamped]}
+# ---------------------------------------------------------------- 1.5 where the sigmoid saturates
+def saturation_point(p):
+    return math.log(p / (1 - p))
+
+
+def saturation_point_tensor(p):
+    return torch.logit(torch.tensor(p, dtype=torch.float64))
+
+
+def saturation_point_p(p):
+    return p
+
+
+def saturation_point_sigmoid(p):
+    return torch.sigmoid(torch.tensor(p)).item()
+
+
+def saturation_point_log(p):
+    return math.log(p)
+
+
+def saturation_point_sign(p):
+    return math.log((1 - p) / p)
+
+
+def saturation_point_atanh(p):
+    return math.atanh(p)
+
+
+def saturation_point_fixed(p):
+    return 4.6
+
+
+REFERENCE = {"1.1": fuse, "1.2": normalize, "1.3": concat_channels, "1.4": concat_shape, "1.5": saturation_point}
+ALSO_RIGHT = {"1.1": [fuse_stacked], "1.2": [normalize_clamped], "1.5": [saturation_point_tensor]}
 WRONG = {
     "1.1": [fuse_no_activation, fuse_three_maps_only, fuse_in_place, fuse_mean, fuse_activation_per_map,
             fuse_sigma_per_term, fuse_always_sigmoid],
@@ -162,7 +197,18 @@ WRONG = {
             normalize_no_eps, normalize_swapped],
     "1.3": [concat_batch, concat_width, concat_stack],
     "1.4": [concat_shape_no_validation, concat_shape_first, concat_shape_hard_coded, concat_shape_sum_all],
+    "1.5": [saturation_point_p, saturation_point_sigmoid, saturation_point_log, saturation_point_sign,
+            saturation_point_atanh, saturation_point_fixed],
 }
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (saturation_point_p, "instead of σ"), (saturation_point_sigmoid, "not inverted"),
+    (saturation_point_log, "1 − p part"), (saturation_point_sign, "wrong sign"), (saturation_point_atanh, "tanh"),
+])
+def test_saturation_mistakes_are_named(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        check("1.5", wrong)
 
 
 def test_every_check_is_covered():

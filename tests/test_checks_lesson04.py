@@ -225,3 +225,208 @@ def test_not_implemented_passes_through():
             raise NotImplementedError("Exercise 4.1: ...")
     with pytest.raises(NotImplementedError):
         L.check_weighted(Todo)
+
+
+# Issue 24: the checks name the right cause --------------------------------------------------------
+class WParameterList(nn.Module):
+    """n one-number parameters instead of one vector: the message must say so, not 'a plain tensor'."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.raw = nn.ParameterList(nn.Parameter(torch.ones(1)) for _ in range(n))
+
+    def forward(self, maps):
+        w = F.relu(torch.cat(list(self.raw)))
+        w = w / (1e-4 + w.sum())
+        return sum(w[i] * m for i, m in enumerate(maps))
+
+
+def test_41_parameter_list_is_named():
+    with pytest.raises(AssertionError, match="ParameterList") as info:
+        L.check_weighted(WParameterList)
+    assert "plain tensor" not in str(info.value)
+    with pytest.raises(AssertionError, match="plain tensor"):
+        L.check_weighted(WPlainTensor)
+
+
+def test_42_names_missing_normalisation_and_softmax():
+    with pytest.raises(AssertionError, match="without normalising"):
+        L.check_gates(GUnnormalised)
+    with pytest.raises(AssertionError, match="softmax over the gate logits"):
+        L.check_gates(GSoftmax)
+
+
+def pool_whole_kernel(maps):
+    """Passes every case whose size ratios are whole numbers: the check must include one that is not."""
+    size = min((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    return [F.max_pool2d(m, kernel_size=m.shape[-2] // size[0]) for m in maps]
+
+
+def test_43_rejects_whole_number_kernels_with_the_cause():
+    with pytest.raises(AssertionError, match="not give the target size"):
+        L.check_pool(pool_whole_kernel)
+
+
+# 4.4 -------------------------------------------------------------------------------------------
+def top_down_ok(laterals):
+    inner = [None] * len(laterals)
+    inner[-1] = laterals[-1]
+    for i in range(len(laterals) - 2, -1, -1):
+        inner[i] = laterals[i] + F.interpolate(inner[i + 1], size=laterals[i].shape[-2:], mode="nearest")
+    return inner
+
+
+def top_down_next_lateral_only(laterals):
+    out = [l + F.interpolate(n, size=l.shape[-2:], mode="nearest") for l, n in zip(laterals, laterals[1:])]
+    return out + [laterals[-1]]
+
+
+def top_down_bilinear(laterals):
+    inner = list(laterals)
+    for i in range(len(laterals) - 2, -1, -1):
+        inner[i] = laterals[i] + F.interpolate(inner[i + 1], size=laterals[i].shape[-2:], mode="bilinear")
+    return inner
+
+
+def top_down_times_two(laterals):
+    inner = list(laterals)
+    for i in range(len(laterals) - 2, -1, -1):
+        inner[i] = laterals[i] + F.interpolate(inner[i + 1], scale_factor=2, mode="nearest")
+    return inner
+
+
+def top_down_bottom_up(laterals):
+    inner = list(laterals)
+    for i in range(1, len(laterals)):
+        inner[i] = laterals[i] + F.interpolate(inner[i - 1], size=laterals[i].shape[-2:], mode="nearest")
+    return inner
+
+
+def top_down_in_place(laterals):
+    for i in range(len(laterals) - 2, -1, -1):
+        laterals[i] += F.interpolate(laterals[i + 1], size=laterals[i].shape[-2:], mode="nearest")
+    return laterals
+
+
+def test_44_accepts_reference():
+    assert "odd sizes" in L.check_top_down(top_down_ok)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (top_down_next_lateral_only, "only the next coarser lateral"),
+    (top_down_bilinear, "bilinear upsampling"),
+    (top_down_times_two, "not always doubles"),
+    (top_down_bottom_up, "Exercise 4.4"),
+    (top_down_in_place, "modified in place"),
+])
+def test_44_rejects_with_the_cause(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        L.check_top_down(wrong)
+
+
+# 4.5 -------------------------------------------------------------------------------------------
+def _up(p_coarser, p_in, mode="nearest"):
+    return F.interpolate(p_coarser, size=p_in.shape[-2:], mode=mode)
+
+
+def node_ok(p_in, p_coarser, raw):
+    w = F.relu(raw)
+    return (w[0] * p_in + w[1] * _up(p_coarser, p_in)) / (1e-4 + w.sum())
+
+
+def node_clamped(p_in, p_coarser, raw):
+    """A right answer written another way."""
+    w = raw.clamp(min=0)
+    w = w / (w.sum() + 1e-4)
+    return w[0] * p_in + w[1] * _up(p_coarser, p_in)
+
+
+def node_softmax(p_in, p_coarser, raw):
+    w = torch.softmax(raw, 0)
+    return w[0] * p_in + w[1] * _up(p_coarser, p_in)
+
+
+def node_no_relu(p_in, p_coarser, raw):
+    return (raw[0] * p_in + raw[1] * _up(p_coarser, p_in)) / (1e-4 + raw.sum())
+
+
+def node_not_divided(p_in, p_coarser, raw):
+    w = F.relu(raw)
+    return w[0] * p_in + w[1] * _up(p_coarser, p_in)
+
+
+def node_no_eps(p_in, p_coarser, raw):
+    w = F.relu(raw)
+    return (w[0] * p_in + w[1] * _up(p_coarser, p_in)) / w.sum()
+
+
+def node_bilinear(p_in, p_coarser, raw):
+    w = F.relu(raw)
+    return (w[0] * p_in + w[1] * _up(p_coarser, p_in, "bilinear")) / (1e-4 + w.sum())
+
+
+def test_45_accepts_reference():
+    assert "negative raw weight" in L.check_bifpn_node(node_ok)
+    L.check_bifpn_node(node_clamped)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (node_softmax, "softmax-normalised"),
+    (node_no_relu, "without relu"),
+    (node_not_divided, "without dividing"),
+    (node_no_eps, "NaN"),
+    (node_bilinear, "bilinear upsampling"),
+])
+def test_45_rejects_with_the_cause(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        L.check_bifpn_node(wrong)
+
+
+# 4.6 -------------------------------------------------------------------------------------------
+def sk_ok(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    z = squeeze(sum(branches).mean(dim=(2, 3)))
+    return excite(z).view(b, len(branches), c).softmax(dim=1)
+
+
+def sk_over_channels(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    return excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, len(branches), c).softmax(dim=2)
+
+
+def sk_sigmoid(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    return torch.sigmoid(excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, len(branches), c))
+
+
+def sk_channels_first(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    logits = excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, c, len(branches))
+    return logits.softmax(dim=2).transpose(1, 2)
+
+
+def sk_mean(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    z = squeeze(torch.stack(branches).mean(0).mean(dim=(2, 3)))
+    return excite(z).view(b, len(branches), c).softmax(dim=1)
+
+
+def sk_flat_softmax(branches, squeeze, excite):
+    b, c = branches[0].shape[:2]
+    return excite(squeeze(sum(branches).mean(dim=(2, 3)))).softmax(dim=1).view(b, len(branches), c)
+
+
+def test_46_accepts_reference():
+    assert "softmax over branches" in L.check_sk_weights(sk_ok)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (sk_over_channels, "softmax over the channels"),
+    (sk_sigmoid, "independent sigmoids"),
+    (sk_channels_first, r"read as \(B, C, n\)"),
+    (sk_mean, "mean of the branches"),
+    (sk_flat_softmax, "Exercise 4.6"),
+])
+def test_46_rejects_with_the_cause(wrong, words):
+    with pytest.raises(AssertionError, match=words):
+        L.check_sk_weights(wrong)

@@ -3,7 +3,9 @@
 * 1.1 ``fuse(maps, weights, activation)``: the formula for any number of maps and any σ;
 * 1.2 ``normalize(raw, how)``: softmax and fast normalisation (EfficientDet, arXiv:1911.09070) over the inputs;
 * 1.3 ``concat_channels(maps)``: concatenation along the channel axis;
-* 1.4 ``concat_shape(shapes)``: predict the shape of that concatenation without running it.
+* 1.4 ``concat_shape(shapes)``: predict the shape of that concatenation without running it;
+* 1.5 ``saturation_point(p)``: the ``z`` beyond which the sigmoid is saturated, ``σ(z) > p`` exactly when
+  ``z > ln(p / (1 − p))``.
 
 Every check tries several inputs (batch 1, odd and non-square sizes, 1 to 4 maps), compares with a
 reference computed here, and says what differs, never the answer.
@@ -196,4 +198,35 @@ def check_concat_shape(fn: Callable[..., Any]) -> str:
     return "output shapes for 1-3 maps, and a ValueError when batch, height or width differ"
 
 
-CHECKS = {"1.1": check_fuse, "1.2": check_normalize, "1.3": check_concat, "1.4": check_concat_shape}
+def check_saturation_point(fn: Callable[..., Any]) -> str:
+    """1.5: ``fn(p)`` returns the ``z*`` with ``σ(z) > p`` exactly when ``z > z*``: the logit ``ln(p / (1 − p))``."""
+    ex = "1.5"
+    import math
+
+    for p in (0.99, 0.9, 0.75, 0.999, 0.6, 0.2):
+        out = run_answer(ex, fn, p, what="saturation_point(p)", hint="p is a float between 0 and 1")
+        try:
+            got = float(out)
+        except (TypeError, ValueError):
+            fail(ex, "one number z*", describe(out), "return a float (or a one-element tensor)")
+        expected = math.log(p / (1 - p))
+        if abs(got - expected) < 1e-6:
+            continue
+        mistakes = [
+            (p, "p itself: z compared with p instead of σ(z)", "σ(z) > p is a condition on σ(z): solve σ(z*) = p for z*"),
+            (1 / (1 + math.exp(-p)), "σ(p): the sigmoid applied, not inverted",
+             "you need the z whose sigmoid equals p: the inverse of σ"),
+            (math.log(p), "ln(p): the 1 − p part is missing", "from p = 1 / (1 + e^(−z)), solve for e^(−z) first"),
+            (-expected, "the right size with the wrong sign", "σ(z) grows with z, so for p > 0.5 the point is positive"),
+            (math.atanh(p), "atanh(p): the tanh's inverse", "the sigmoid is not the tanh: σ(z) = 1 / (1 + e^(−z))"),
+        ]
+        for value, got_text, hint in mistakes:
+            if abs(got - value) < 1e-6:
+                fail(ex, f"z* for p = {p}", got_text, hint)
+        fail(ex, f"z* for p = {p} (σ(z*) = p)", f"{got:.4g}, whose sigmoid is {1 / (1 + math.exp(-got)):.4g}",
+             "solve p = 1 / (1 + e^(−z)) for z")
+    return "the saturation point for p = 0.2 to 0.999: σ(z) > p exactly when z > z*"
+
+
+CHECKS = {"1.1": check_fuse, "1.2": check_normalize, "1.3": check_concat, "1.4": check_concat_shape,
+          "1.5": check_saturation_point}

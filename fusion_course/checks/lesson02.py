@@ -1,7 +1,8 @@
 """Checks for the exercises of lesson 02 (two maps, one treasure).
 
 * 2.1 ``gated_fuse(a, b, gate_logits)``: a per-sample gate between two maps, ``g·a + (1 − g)·b`` with ``g = σ(logit)``;
-* 2.2 ``accuracy_from_confusion(cm)``: accuracy from a confusion matrix (rows = true class, columns = predicted);
+* 2.2 ``paired_interval(x, y)``: the paired 95 % t interval of two models' scores over the same seeds, as
+  ``fusion_course.stats.compare`` computes it (mean difference, low, high);
 * 2.3 ``mistake_kinds(pred, target, num_what)``: the share of predictions with both parts right, only the
   place wrong, only the digit wrong, both wrong, for labels ``where · num_what + what``.
 
@@ -10,6 +11,7 @@ in ``fusion_course.fusion.GatedFusion`` and AFF, arXiv:2009.14082).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -50,42 +52,62 @@ def check_gated_fuse(fn: Callable[..., Any]) -> str:
     return "σ-gated sum per sample on 5 shapes incl. batch 1 and batch = channels; extreme gates; inputs untouched"
 
 
-def _as_float(ex: str, value: Any, what: str) -> float:
-    if torch.is_tensor(value):
-        if value.numel() != 1:
-            fail(ex, f"{what} as one number", describe(value), "reduce to a single number (a float)")
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        fail(ex, f"{what} as a number", describe(value), "return a float")
+def _paired_reference(x: list[float], y: list[float], t: float) -> tuple[float, float, float]:
+    d = torch.tensor(x, dtype=torch.float64) - torch.tensor(y, dtype=torch.float64)
+    half = t * float(d.std(unbiased=True)) / math.sqrt(len(d))
+    return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
 
 
-def check_accuracy_from_confusion(fn: Callable[..., Any]) -> str:
-    """2.2: ``fn(cm)`` with ``cm[i, j]`` = number of samples of true class i predicted as j."""
+def check_paired_interval(fn: Callable[..., Any]) -> str:
+    """2.2: ``fn(x, y)`` -> ``(mean difference, low, high)``, the paired 95 % t interval of ``x − y``."""
     ex = "2.2"
-    g = generator(7)
+    from ..stats import t_quantile
+
     cases = [
-        torch.tensor([[50, 0], [0, 50]]),
-        torch.tensor([[90, 10], [5, 5]]),                          # imbalanced: accuracy ≠ mean recall
-        torch.tensor([[3, 1, 0], [2, 8, 4], [0, 0, 1]]),          # not symmetric: rows and columns differ
-        torch.randint(0, 20, (16, 16), generator=g),
-        torch.tensor([[7]]),
+        ([0.81, 0.84, 0.79], [0.78, 0.80, 0.77]),                 # 3 seeds, as in lesson 02
+        ([0.62, 0.70, 0.66, 0.59, 0.64], [0.61, 0.66, 0.67, 0.55, 0.60]),
+        ([0.90, 0.88], [0.91, 0.85]),                             # 2 seeds: t = 12.7
+        ([0.50, 0.72, 0.61, 0.55], [0.47, 0.70, 0.58, 0.53]),     # a large seed effect that pairing removes
     ]
-    for cm in cases:
-        before = cm.clone()
-        out = run_answer(ex, fn, cm, what="accuracy_from_confusion", hint="cm is a (K, K) tensor of counts")
-        require(ex, torch.equal(cm, before), "the confusion matrix left unchanged", "it was modified in place",
-                "compute new values instead of editing cm")
-        got = _as_float(ex, out, "the accuracy")
-        expected = float(cm.diagonal().sum()) / float(cm.sum())
-        recall = (cm.diagonal().double() / cm.sum(1).clamp(min=1).double()).mean().item()
-        if abs(got - expected) > 1e-6 and abs(got - recall) < 1e-6:
-            fail(ex, f"accuracy {expected:.4f} for a {tuple(cm.shape)} matrix", f"{got:.4f}, the mean per-class recall",
-                 "accuracy counts every sample once: correct predictions over all predictions")
-        require(ex, abs(got - expected) < 1e-6, f"accuracy {expected:.4f} for a {tuple(cm.shape)} matrix",
-                f"{got:.4f}", "correct predictions sit on the diagonal; divide by the number of samples, the sum of all entries")
-    return "accuracy from 1×1 to 16×16 confusion matrices, imbalanced classes included"
+    for x, y in cases:
+        n = len(x)
+        out = run_answer(ex, fn, list(x), list(y), what="paired_interval(x, y)",
+                         hint="x and y are lists of scores, one per seed, in the same seed order")
+        try:
+            got = tuple(float(v) for v in out)
+        except (TypeError, ValueError):
+            fail(ex, "three numbers (mean difference, low, high)", describe(out))
+        require(ex, len(got) == 3, "three numbers (mean difference, low, high)", f"{len(got)} numbers")
+        t = t_quantile(0.975, n - 1)
+        ref = _paired_reference(x, y, t)
+        close = lambda a, b: all(abs(u - v) < 1e-6 for u, v in zip(a, b))  # noqa: E731
+        if close(got, ref):
+            continue
+        mx, my = sum(x) / n, sum(y) / n
+        sx = float(torch.tensor(x, dtype=torch.float64).std())
+        sy = float(torch.tensor(y, dtype=torch.float64).std())
+        unpaired = t * math.sqrt(sx ** 2 / n + sy ** 2 / n)
+        d = torch.tensor(x, dtype=torch.float64) - torch.tensor(y, dtype=torch.float64)
+        sd0 = float(d.std(unbiased=False))
+        mistakes = [
+            ((mx - my, mx - my - unpaired, mx - my + unpaired), "an unpaired interval (each model's spread on its own)",
+             "take the differences seed by seed, d_s = x_s − y_s, and put the interval on their mean: pairing "
+             "removes what a seed does to both models"),
+            ((ref[0], ref[0] - t * sd0 / math.sqrt(n), ref[0] + t * sd0 / math.sqrt(n)),
+             "the spread computed with ddof=0", "the sample standard deviation divides by n − 1 (ddof=1, unbiased)"),
+            ((ref[0], ref[0] - 1.96 * (ref[2] - ref[0]) / t, ref[0] + 1.96 * (ref[2] - ref[0]) / t),
+             "the normal quantile 1.96", f"with {n} seeds use Student's t with n − 1 degrees of freedom: "
+             "t_quantile(0.975, n - 1)"),
+            ((ref[0], ref[0] - (ref[2] - ref[0]) / math.sqrt(n), ref[0] + (ref[2] - ref[0]) / math.sqrt(n)),
+             "the spread divided by n instead of √n", "the standard error of a mean is s_d / √n"),
+        ]
+        for values, got_text, hint in mistakes:
+            if close(got, values):
+                fail(ex, f"the paired 95 % interval for {n} seeds", got_text, hint)
+        fail(ex, f"the paired 95 % interval for x = {x}, y = {y}",
+             "(" + ", ".join(f"{v:+.4f}" for v in got) + ")",
+             "mean of d_s = x_s − y_s, plus and minus t_quantile(0.975, n − 1) · sd(d) / √n; return (mean, low, high)")
+    return "paired t intervals for 2 to 5 seeds, incl. a large seed effect that only pairing removes"
 
 
 def _kinds_reference(pred: torch.Tensor, target: torch.Tensor, num_what: int) -> torch.Tensor:
@@ -125,12 +147,16 @@ def check_mistake_kinds(fn: Callable[..., Any]) -> str:
             fail(ex, "shares that add up to 1", f"values adding up to {float(got.sum()):.4g}",
                  "divide the counts by the number of predictions")
         if torch.allclose(got, expected[[0, 2, 1, 3]], atol=1e-9) and not torch.allclose(got, expected, atol=1e-9):
-            fail(ex, "place and digit decoded as where = label // num_what, what = label % num_what",
-                 "place and digit swapped", "the label is where · num_what + what")
+            # Both mistakes give exactly these numbers, so the message names both.
+            fail(ex, "the shares in the order [both right, wrong place only, wrong digit only, both wrong], with "
+                 "where = label // num_what and what = label % num_what",
+                 "the two middle shares swapped: either the shares are in the wrong order, or place and digit are "
+                 "decoded the wrong way round", "check both: the order of the list you return, and the decoding "
+                 "(the label is where · num_what + what)")
         assert_close(ex, got, expected, f"shares for {len(target)} predictions with num_what = {num_what}",
                      hint="decode both pred and target into (where, what), compare each part, count the 4 cases",
                      atol=1e-9)
     return "the 4 kinds of outcome for 5 prediction sets (1 to 300 samples, num_what 2 to 5); inputs untouched"
 
 
-CHECKS = {"2.1": check_gated_fuse, "2.2": check_accuracy_from_confusion, "2.3": check_mistake_kinds}
+CHECKS = {"2.1": check_gated_fuse, "2.2": check_paired_interval, "2.3": check_mistake_kinds}
