@@ -8,8 +8,8 @@
    file name) — see :mod:`.notebooks`;
 2. builds the notebook it runs: the learner's cells, stored outputs dropped, every ``check(...)`` call
    removed, and at each exercise's *last* check cell a ``capture(...)`` that hands the answer object to
-   the answer server (:mod:`._answer_server`), installed by the first cell;
-3. starts a worker process (``fusion_course._grade_worker``) in a new session, with a per-run token in
+   the answer server (:mod:`.answer_server`), installed by the first cell;
+3. starts a worker process (:mod:`.worker_process`) in a new session, with a per-run token in
    its environment, hard resource limits and a secret on stdin. The worker imports the lesson's checks
    *before* any learner code exists, makes itself non-dumpable, runs the notebook in a kernel, and right
    after each capture runs the course's real check function **in its own process** on stand-ins of the
@@ -35,9 +35,18 @@ user, without network (README, teacher section).
 """
 from __future__ import annotations
 
-from .core import STATUSES, Grade, default_solutions
-from .notebooks import find_submissions, merge_checks
-from .reports import write_reports
-from .room import grade
+import importlib
+from typing import Any
+
+# Imported when first used: the worker process (``grading.worker_process``) starts light, with only the modules
+# it needs, and ``fusion-course --help`` stays instant.
+_EXPORTS = {"grade": "room", "find_submissions": "notebooks", "merge_checks": "notebooks", "Grade": "core",
+            "STATUSES": "core", "write_reports": "reports", "default_solutions": "core"}
 
 __all__ = ["grade", "find_submissions", "merge_checks", "Grade", "STATUSES", "write_reports", "default_solutions"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

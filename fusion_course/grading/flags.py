@@ -22,7 +22,7 @@ SIMILARITY = 0.9   # answer code this similar (difflib ratio) is flagged
 _ALLOWED = re.compile(r"^\s*from\s+fusion_course\.checks\s+import\s+check\s*$", re.M)   # every notebook's import
 _PATTERNS = {
     "the course's checks": r"fusion_course\s*\.\s*checks|fusion_course/checks|\bchecks\s*\.\s*_|\b_tools\b|\bCHECKS\b|_lesson_checks|_grade_check",
-    "the grader": r"fusion_course\s*\.\s*grading|_grade_worker|_answer_server|__fusion_course_answers__|FUSION_COURSE_GRADE",
+    "the grader": r"fusion_course\s*\.\s*grading|_grade_worker|answer_server|worker_process|__fusion_course_answers__|FUSION_COURSE_GRADE",
     "loaded modules": r"\bsys\s*\.\s*modules\b|\bsys\s*\.\s*meta_path\b|\bsys\s*\.\s*path_hooks\b|\bimportlib\b|__import__",
     "stack frames": r"\binspect\s*\.\s*(stack|currentframe|getouterframes)|\bsys\s*\.\s*_getframe|\bf_back\b|\bf_locals\b|\btb_frame\b",
     "the garbage collector": r"\bgc\s*\.\s*get_(objects|referrers|referents)",

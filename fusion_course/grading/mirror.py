@@ -14,14 +14,28 @@ rebuilt as torch's: it stays a learner module, whose forward runs in the kernel.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import torch
 from torch import nn
 
-from .remote import Link, _leaf_specs, _leaves, _raise_for, _signature, decode, encode, remote_call
+if TYPE_CHECKING:
+    from .remote import Link
 
-__all__ = ["MirrorModule", "RemoteCall", "mirror"]
+
+class Wire(Protocol):
+    """What a mirror needs of :mod:`.remote` (passed in, so that this module never imports it: no cycle)."""
+
+    def encode(self, x: Any) -> dict[str, Any]: ...
+    def decode(self, d: dict[str, Any], link: Link) -> Any: ...
+    def remote_call(self, link: Link, req: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    params: list[tuple[str, torch.Tensor]] = ..., after: Callable[[dict[str, Any]], None] | None = ...) -> Any: ...
+    def raise_for(self, reply: dict[str, Any]) -> None: ...
+    def signature(self, spec: list[list[Any]] | None) -> Any: ...
+    def leaves(self, x: Any, out: list[torch.Tensor]) -> list[torch.Tensor]: ...
+    def leaf_specs(self, d: dict[str, Any], out: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+__all__ = ["MirrorModule", "RemoteCall", "Wire", "mirror"]
 
 
 class RemoteCall(torch.autograd.Function):
@@ -34,12 +48,13 @@ class RemoteCall(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, box: dict[str, Any], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        wire: Wire = box["wire"]
         reply = box["send"]()
-        result = decode(reply["result"], box["link"])
+        result = wire.decode(reply["result"], box["link"])
         box["result"] = result
-        outs = [t.detach() for t in _leaves(result, [])]
+        outs = [t.detach() for t in wire.leaves(result, [])]
         ctx.box, ctx.graph, ctx.n = box, reply.get("graph"), len(tensors)
-        flags = [bool(d.get("g")) for d in _leaf_specs(reply["result"], [])]
+        flags = [bool(d.get("g")) for d in wire.leaf_specs(reply["result"], [])]
         ctx.mark_non_differentiable(*[o for o, g in zip(outs, flags) if not g or not o.is_floating_point()])
         return tuple(outs) if outs else (torch.zeros(()),)
 
@@ -47,10 +62,11 @@ class RemoteCall(torch.autograd.Function):
     def backward(ctx: Any, *grads: torch.Tensor) -> tuple[Any, ...]:
         if ctx.graph is None:
             return (None,) * (ctx.n + 1)
+        wire: Wire = ctx.box["wire"]
         reply = ctx.box["link"].request({"op": "backward", "graph": ctx.graph,
-                                         "grads": [None if g is None else encode(g) for g in grads]})
-        _raise_for(reply)
-        out = [None if d is None else decode(d, ctx.box["link"]) for d in reply["grads"]]
+                                         "grads": [None if g is None else wire.encode(g) for g in grads]})
+        wire.raise_for(reply)
+        out = [None if d is None else wire.decode(d, ctx.box["link"]) for d in reply["grads"]]
         return (None, *out[:ctx.n], *([None] * (ctx.n - len(out))))
 
 
@@ -59,23 +75,24 @@ class MirrorModule(nn.Module):
 
     def _fc_remote(self, method: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         root: MirrorModule = self._fc_root
-        state = {"values": {n: encode(t) for n, t in [*root.named_parameters(), *root.named_buffers()]},
+        wire: Wire = root._fc_wire
+        state = {"values": {n: wire.encode(t) for n, t in [*root.named_parameters(), *root.named_buffers()]},
                  "training": {p: m.training for p, m in root.named_modules()}}
         req = {"h": root._fc_handle, "root": root._fc_handle, "path": self._fc_path, "method": method, "state": state}
-        return remote_call(root._fc_link, req, args, kwargs, list(root.named_parameters()),
-                           after=lambda reply: _load_values(root, reply.get("values", {}), root._fc_link))
+        return wire.remote_call(root._fc_link, req, args, kwargs, list(root.named_parameters()),
+                                after=lambda reply: _load_values(root, reply.get("values", {}), root._fc_link, wire))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self._fc_remote(None, args, kwargs)
 
 
-def _load_values(root: nn.Module, values: dict[str, Any], link: Link) -> None:
+def _load_values(root: nn.Module, values: dict[str, Any], link: Link, wire: Wire) -> None:
     tensors = dict(root.named_parameters())
     tensors.update(dict(root.named_buffers()))
     with torch.no_grad():
         for name, enc in values.items():
             if name in tensors:
-                new = decode(enc, link)
+                new = wire.decode(enc, link)
                 t = tensors[name]
                 if t.shape == new.shape:
                     t.copy_(new)
@@ -95,18 +112,21 @@ def _std_layer(kind: str, config: dict[str, Any]) -> nn.Module | None:
         return None
 
 
-def _method(node: MirrorModule, name: str, sig: list[list[Any]] | None) -> Callable[..., Any]:
+def _method(node: MirrorModule, name: str, sig: list[list[Any]] | None, wire: Wire) -> Callable[..., Any]:
     def method(*args: Any, **kwargs: Any) -> Any:
         return node._fc_remote(name, args, kwargs)
     method.__name__ = name or "forward"
-    signature = _signature(sig)
+    signature = wire.signature(sig)
     if signature is not None:
         method.__signature__ = signature  # type: ignore[attr-defined]
     return method
 
 
-def mirror(link: Link, spec: dict[str, Any], cls: type, into: nn.Module | None = None) -> nn.Module:
-    """Build the mirror of a learner's module from its description (see ``_answer_server._module``)."""
+def mirror(link: Link, spec: dict[str, Any], cls: type, into: nn.Module | None = None, *, wire: Wire) -> nn.Module:
+    """Build the mirror of a learner's module from its description (see ``answer_server._module``).
+
+    ``wire`` is :mod:`fusion_course.grading.remote` (its encode/decode and calls into the kernel).
+    """
     nodes: dict[str, nn.Module] = {}
     values = spec.get("values", {})
     root = into if into is not None else cls.__new__(cls)
@@ -124,22 +144,23 @@ def mirror(link: Link, spec: dict[str, Any], cls: type, into: nn.Module | None =
             object.__setattr__(node, "_fc_root", root)
             object.__setattr__(node, "_fc_path", path)
             for name in node_spec.get("methods", []):
-                object.__setattr__(node, name, _method(node, name, None))
-            forward = _method(node, None, node_spec.get("sig"))  # type: ignore[arg-type]
+                object.__setattr__(node, name, _method(node, name, None, wire))
+            forward = _method(node, None, node_spec.get("sig"), wire)  # type: ignore[arg-type]
             object.__setattr__(node, "forward", forward)
         prefix = f"{path}." if path else ""
         for name, requires_grad in node_spec.get("params", []):
-            value = decode(values[prefix + name], link) if prefix + name in values else torch.zeros(0)
+            value = wire.decode(values[prefix + name], link) if prefix + name in values else torch.zeros(0)
             setattr(node, name, nn.Parameter(value, requires_grad=bool(requires_grad) and value.is_floating_point()))
         for name, persistent in node_spec.get("buffers", []):
             if prefix + name in values:
-                node.register_buffer(name, decode(values[prefix + name], link), persistent=bool(persistent))
+                node.register_buffer(name, wire.decode(values[prefix + name], link), persistent=bool(persistent))
         node.training = bool(node_spec.get("training", True))
         if path:
             parent, _, last = path.rpartition(".")
             nodes[parent].add_module(last, node)
         nodes[path] = node
     object.__setattr__(root, "_fc_link", link)
+    object.__setattr__(root, "_fc_wire", wire)
     object.__setattr__(root, "_fc_handle", spec["h"])
     return root
 

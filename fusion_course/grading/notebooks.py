@@ -96,8 +96,9 @@ def _student_cell(nb: Any) -> str | None:
     return None
 
 
-def student_name(path: Path, nb: Any | None, shared_names: Counter) -> str:
-    """The name field, else the notebook's ``fusion_course.student``, else the LMS folder, else the file name."""
+def student_name(path: Path, nb: Any | None, shared_names: Counter, lms_name: str | None = None) -> str:
+    """The name field, else the notebook's ``fusion_course.student``, else the name in an LMS download name
+    (``lms_name``, see :mod:`.lms`), else the folder when file names repeat, else the file name."""
     if nb is not None:
         name = _student_cell(nb)
         if name:
@@ -105,6 +106,8 @@ def student_name(path: Path, nb: Any | None, shared_names: Counter) -> str:
         meta = nb.metadata.get("fusion_course") if hasattr(nb, "metadata") else None
         if isinstance(meta, dict) and isinstance(meta.get("student"), str) and meta["student"].strip():
             return meta["student"].strip()[:100]
+    if lms_name:
+        return lms_name
     if shared_names[path.name] > 1 and path.parent.name:
         return path.parent.name
     return path.stem

@@ -107,7 +107,7 @@ def decode(d: dict[str, Any], link: Link) -> Any:
         return remote_class(link, d)
     if t == "module":
         from .mirror import mirror
-        return mirror(link, d, remote_class(link, d["cls"]))
+        return mirror(link, d, remote_class(link, d["cls"]), wire=sys.modules[__name__])
     if t == "opaque":
         return opaque(str(d.get("type", "object")))
     raise KernelGone(f"malformed reply (value of kind {t!r})")
@@ -119,7 +119,7 @@ def opaque(type_name: str) -> Any:
     return type(name, (), {"__repr__": lambda self: f"<{name} object>"})()
 
 
-def _signature(spec: list[list[Any]] | None) -> inspect.Signature | None:
+def signature(spec: list[list[Any]] | None) -> inspect.Signature | None:
     if spec is None:
         return None
     try:
@@ -131,7 +131,7 @@ def _signature(spec: list[list[Any]] | None) -> inspect.Signature | None:
         return None
 
 
-def _raise_for(reply: dict[str, Any]) -> None:
+def raise_for(reply: dict[str, Any]) -> None:
     """Re-raise the learner's exception by name (builtins keep their type, so checks treat them as usual)."""
     err = reply.get("error")
     if not err:
@@ -146,16 +146,16 @@ def _raise_for(reply: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- calls
-def _leaves(x: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+def leaves(x: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):
         out.append(x)
     elif isinstance(x, (list, tuple)):
         for v in x:
-            _leaves(v, out)
+            leaves(v, out)
     elif isinstance(x, dict):
         for v in x.values():
-            _leaves(v, out)
+            leaves(v, out)
     return out
 
 
@@ -185,22 +185,22 @@ def _write_back(sent: list[torch.Tensor], after: list[dict[str, Any]], link: Lin
                 t.copy_(new)
 
 
-def _leaf_specs(d: dict[str, Any], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def leaf_specs(d: dict[str, Any], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if d.get("t") == "tensor":
         out.append(d)
     elif d.get("t") in ("list", "tuple"):
         for v in d["v"]:
-            _leaf_specs(v, out)
+            leaf_specs(v, out)
     elif d.get("t") == "dict":
         for v in d["v"].values():
-            _leaf_specs(v, out)
+            leaf_specs(v, out)
     return out
 
 
 def remote_call(link: Link, req: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 params: list[tuple[str, torch.Tensor]] = (), after: Callable[[dict[str, Any]], None] | None = None) -> Any:
     """Call a learner object in the kernel with ``args``; returns plain data or stand-ins."""
-    sent = _leaves([list(args), kwargs], [])
+    sent = leaves([list(args), kwargs], [])
     grad_params = [(n, p) for n, p in params if p.requires_grad]
     inputs = [t for t in sent if t.requires_grad] + [p for _, p in grad_params]
     full = {**req, "op": "call", "args": encode(list(args)), "kwargs": encode(kwargs),
@@ -208,7 +208,7 @@ def remote_call(link: Link, req: dict[str, Any], args: tuple[Any, ...], kwargs: 
 
     def send() -> dict[str, Any]:
         reply = link.request(full)
-        _raise_for(reply)
+        raise_for(reply)
         _write_back(sent, reply.get("after", []), link)
         if after is not None:
             after(reply)
@@ -218,7 +218,7 @@ def remote_call(link: Link, req: dict[str, Any], args: tuple[Any, ...], kwargs: 
         return decode(send()["result"], link)
     from .mirror import RemoteCall
 
-    box = {"send": send, "link": link}
+    box = {"send": send, "link": link, "wire": sys.modules[__name__]}
     outs = RemoteCall.apply(box, *inputs)
     return _rebuild(box["result"], list(outs))
 
@@ -228,9 +228,9 @@ class RemoteFunction:
 
     def __init__(self, link: Link, handle: int, name: str, sig: list[list[Any]] | None) -> None:
         self._fc_link, self._fc_handle, self.__name__ = link, handle, name
-        signature = _signature(sig)
-        if signature is not None:
-            self.__signature__ = signature
+        learner_sig = signature(sig)
+        if learner_sig is not None:
+            self.__signature__ = learner_sig
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return remote_call(self._fc_link, {"h": self._fc_handle}, args, kwargs)
@@ -264,28 +264,28 @@ def remote_class(link: Link, spec: dict[str, Any]) -> type:
         base.__init__(self)
         reply = link.request({"op": "call", "h": handle, "construct": True, "args": encode(list(args)),
                               "kwargs": encode(kwargs)})
-        _raise_for(reply)
+        raise_for(reply)
         value = reply["result"]
         if module:
             if value.get("t") != "module":
                 raise TypeError(f"{name}(...) did not build an nn.Module")
-            mirror(link, value, type(self), into=self)
+            mirror(link, value, type(self), into=self, wire=sys.modules[__name__])
         else:
             object.__setattr__(self, "_fc_link", link)
             object.__setattr__(self, "_fc_handle", value.get("h"))
 
     attrs: dict[str, Any] = {"__init__": __init__, "__module__": "submission", "__qualname__": name,
                              "_fc_class_handle": handle}
-    signature = _signature(spec.get("sig"))
-    if signature is not None:
-        attrs["__signature__"] = signature
+    learner_sig = signature(spec.get("sig"))
+    if learner_sig is not None:
+        attrs["__signature__"] = learner_sig
     return type(name, (base,), attrs)
 
 
 def answer_stand_ins(link: Link, exercise: str) -> tuple[Any, ...] | None:
     """The stand-ins of the answer captured for ``exercise``; None when its check cell never ran."""
     reply = link.request({"op": "answer", "ex": exercise})
-    _raise_for(reply)
+    raise_for(reply)
     if reply.get("missing"):
         return None
     value = decode(reply["result"], link)

@@ -105,6 +105,18 @@ def feedback(g: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def feedback_summary(g: Any, limit: int = 1000) -> str:
+    """One paragraph for an LMS's comment box: the score, then each exercise that did not pass and why."""
+    if not g.exercises:
+        return f"Not graded: {g.status}. {g.message}".strip()[:limit]
+    parts = [f"{g.total}/{g.max} exercises passed."]
+    for ex in sorted(g.exercises, key=exercise_key):
+        r = g.exercises[ex]
+        if r["status"] != "passed":
+            parts.append(f"{ex}: {r['status']}" + (f" ({r['message'].splitlines()[0][:200]})" if r.get("message") else "") + ".")
+    return " ".join(parts)[:limit]
+
+
 # ----------------------------------------------------------------------------- the page
 def _row_html(g: Any, columns: list[str]) -> str:
     from .flags import describe_flags

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _answer_server
+from . import answer_server
 
 __all__ = ["WorkerResult", "run_worker", "cleanup_all", "TOKEN_ENV", "KERNEL_NAME"]
 
@@ -286,7 +286,7 @@ def run_worker(nb: Any, parent: Path, *, lesson: str, captures: dict[int, str], 
         (folder / "token").write_text(token, encoding="utf-8")   # for the next run, should this grader be killed
         job = {"notebook": str(rundir / "submission.ipynb"), "cwd": str(rundir), "home": str(home),
                "kernel_name": KERNEL_NAME, "lesson": lesson, "captures": {str(i): ex for i, ex in captures.items()},
-               "timeout_per_cell": timeout_per_cell, "memory_bytes": memory_bytes, "mark": _answer_server.MARK,
+               "timeout_per_cell": timeout_per_cell, "memory_bytes": memory_bytes, "mark": answer_server.MARK,
                "startup_timeout": max(30.0, min(120.0, timeout_per_notebook))}
         _spawn_and_wait(job, secret, token, folder, result, timeout_per_notebook)
     finally:
@@ -301,7 +301,7 @@ def _spawn_and_wait(job: dict[str, Any], secret: bytes, token: str, folder: Path
     # -I: no working folder, user site or PYTHON* variables on the path; the course's folder goes *last*, so a
     # module the kernel writes there cannot stand in for one the worker imports later.
     code = (f"import sys; sys.path.append({str(PACKAGE_ROOT)!r}); "
-            "from fusion_course._grade_worker import main; sys.exit(main())")
+            "from fusion_course.grading.worker_process import main; sys.exit(main())")
     stderr_path = folder / "worker.stderr"
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=err,

@@ -1,6 +1,7 @@
 """Run one submission in its own kernel, and judge its answers here, where the submission cannot reach.
 
-``python -I -c "...; main()"``, started by ``fusion_course.grading.worker``; the job (a JSON object) and a
+``python -I -c "...; main()"`` (the same as ``python -I -m fusion_course.grading.worker_process``, with the
+course's folder last on the path), started by :mod:`fusion_course.grading.worker`; the job (a JSON object) and a
 per-run secret arrive on stdin, which the kernel never sees. The worker
 
 1. makes itself non-dumpable (a process of the same user can then neither trace it nor open its ``/proc``
@@ -58,35 +59,20 @@ class Channel:
 
 def _no_trace() -> None:
     """Non-dumpable (no ptrace, no /proc/PID/fd or mem for the kernel) and the reaper of orphaned descendants."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+    from fusion_course.grading.linux import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, no_trace, prctl
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(4, 0, 0, 0, 0)      # PR_SET_DUMPABLE = 0
-        libc.prctl(36, 1, 0, 0, 0)     # PR_SET_CHILD_SUBREAPER = 1: orphans of the kernel stay our descendants
-        libc.prctl(1, 9, 0, 0, 0)      # PR_SET_PDEATHSIG = SIGKILL: a killed grader takes its workers along
-
-
-def _drop_privileges() -> None:
-    """Processes started from here (the kernel) lose what would let them undo the limits, even as root.
-
-    Dropped from the capability bounding set: ``CAP_SYS_PTRACE`` (reading this process's memory or pipes),
-    ``CAP_SYS_RESOURCE`` (raising a hard limit) and ``CAP_SYS_ADMIN``; ``no_new_privs`` stops set-uid
-    programs from giving them back. Without the rights to do so (an ordinary user), there is nothing to drop.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (19, 24, 21):           # CAP_SYS_PTRACE, CAP_SYS_RESOURCE, CAP_SYS_ADMIN
-        libc.prctl(24, cap, 0, 0, 0)   # PR_CAPBSET_DROP
-    libc.prctl(38, 1, 0, 0, 0)         # PR_SET_NO_NEW_PRIVS
+    no_trace()
+    prctl(PR_SET_CHILD_SUBREAPER, 1)   # orphans of the kernel stay our descendants
+    prctl(PR_SET_PDEATHSIG, 9)         # SIGKILL when the grader dies: a killed grader takes its workers along
 
 
 def _harden(memory_bytes: int) -> None:
     """No core files, and memory limits the kernel cannot raise (soft = hard)."""
-    _drop_privileges()
+    from fusion_course.grading.linux import drop_capabilities
+
+    # Processes started from here (the kernel) lose what would let them undo the limits, even as root;
+    # without the rights to drop them (an ordinary user) there is nothing to drop.
+    drop_capabilities()
     try:
         import resource
     except ImportError:                # Windows: no rlimits; the notebook time limit still applies
@@ -143,13 +129,28 @@ def _error_of(cell: Any) -> tuple[str, str] | None:
     return None
 
 
+def _line_of(cell: Any) -> int | None:
+    """The line of the learner's cell where its error arose, from IPython's traceback (``Cell In[3], line 2``)."""
+    import re
+
+    for out in cell.get("outputs", []):
+        if out.get("output_type") != "error":
+            continue
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(out.get("traceback", [])))
+        m = re.search(r"Cell In\[\d+\], line (\d+)", text) or re.search(r"<ipython-input-[^>]*>.*?line (\d+)", text)
+        if m is None and out.get("ename") in ("SyntaxError", "IndentationError", "TabError"):
+            m = re.search(r"line (\d+)", out.get("evalue", ""))
+        return int(m.group(1)) if m else None
+    return None
+
+
 def _stdout_of(cell: Any) -> str:
     return "".join(out.get("text", "") for out in cell.get("outputs", [])
                    if out.get("output_type") == "stream" and out.get("name") == "stdout")
 
 
 class KernelLink:
-    """Requests to the answer server in the kernel, one throw-away cell each (see ``_answer_server``)."""
+    """Requests to the answer server in the kernel, one throw-away cell each (see :mod:`fusion_course.grading.answer_server`)."""
 
     def __init__(self, client: Any, mark: str) -> None:
         import nbformat
@@ -241,7 +242,7 @@ def _execute(client: Any, cell: Any, index: int, timeout: float) -> dict[str, An
     if err and err[0] == "KeyboardInterrupt" and elapsed >= 0.95 * timeout:
         record["status"] = "timeout"
     elif err:
-        record.update(status="error", ename=err[0], evalue=err[1][:2000])
+        record.update(status="error", ename=err[0], evalue=err[1][:2000], line=_line_of(cell))
     return record
 
 
