@@ -21,7 +21,7 @@ __all__ = ["__version__", "setup_notebook", "seeds"]
 _SUBMODULES = {
     "checks", "cli", "data", "fusion", "grading", "losses", "metrics", "models",
     "profiling", "stats", "progress", "experiments", "diagrams", "figures", "train", "viz", "widgets",
-    "exercises", "bench", "envreport",
+    "exercises", "envreport",
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -103,10 +102,19 @@ def test_deterministic_under_a_seed(name, options):
         assert not all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), states[0].values()))
 
 
-def test_no_torch_jit_anywhere_in_the_fusion_package():
-    root = Path(fusion.__file__).parent
-    for path in root.glob("*.py"):
-        assert "torch.jit" not in path.read_text(), path.name
+@pytest.mark.parametrize("name,options", CASES, ids=IDS)
+def test_operators_are_plain_eager_modules(name, options, monkeypatch):
+    """No operator scripts or traces itself (TorchScript is deprecated; learners read eager Python)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fusion operator called torch.jit")
+
+    for entry in ("script", "trace", "trace_module", "freeze", "optimize_for_inference"):
+        monkeypatch.setattr(torch.jit, entry, refuse)
+    fuse = create_fusion(name, IN_CHANNELS, OUT, **options)
+    fuse(make_maps())
+    assert not any(isinstance(m, torch.jit.ScriptModule) for m in fuse.modules())
+    for module in (importlib.import_module(f"fusion_course.fusion.{m.name}") for m in pkgutil.iter_modules(fusion.__path__)):
+        assert not any(isinstance(v, torch.jit.ScriptFunction) for v in vars(module).values()), module.__name__
 
 
 def test_docstring_examples_run():

@@ -69,7 +69,32 @@ def test_constraints_pin_every_direct_dependency():
 def test_version_and_console_script():
     assert re.fullmatch(r"\d+\.\d+\.\d+", fusion_course.__version__)
     assert _pyproject()["project"]["scripts"]["fusion-course"] == "fusion_course.cli:main"
-    assert _pyproject()["project"]["requires-python"] == ">=3.10"
+
+
+def test_source_parses_with_the_oldest_python_it_declares():
+    """Every module's syntax is accepted by the oldest Python that ``requires-python`` admits."""
+    import ast
+
+    m = re.fullmatch(r">=\s*3\.(\d+)", _pyproject()["project"]["requires-python"])
+    assert m, "requires-python should read '>=3.N'"
+    oldest = (3, int(m.group(1)))
+    for path in sorted((ROOT / "fusion_course").rglob("*.py")):
+        try:
+            ast.parse(path.read_text(), filename=str(path), feature_version=oldest)
+        except SyntaxError as exc:
+            raise AssertionError(f"{path.relative_to(ROOT)}:{exc.lineno} needs a newer Python than {oldest}: {exc.msg}")
+
+
+def test_every_lazy_submodule_imports():
+    """``fusion_course.<name>`` works for every name the package promises to load on first use."""
+    import importlib
+
+    import pytest
+
+    for name in fusion_course._SUBMODULES:
+        assert getattr(fusion_course, name) is importlib.import_module(f"fusion_course.{name}")
+    with pytest.raises(AttributeError, match="no attribute 'bench'"):
+        fusion_course.bench
 
 
 def test_import_is_light():

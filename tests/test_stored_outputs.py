@@ -1,7 +1,7 @@
 """The stored outputs of the lessons are what a learner sees before running anything: keep them honest.
 
-* Their recorded run times (progress summaries and epoch times) add up to less than the notebook's budget, so a
-  run made on a loaded machine cannot be stored again.
+* The run that made them took less than the notebook's budget, by the clock Jupyter stores with each cell
+  (``metadata.execution``), so a run made on a loaded machine cannot be stored again.
 * They hold no widget stubs that render as ``0%|`` bars or "model not found" on a fresh profile.
 * Every cell whose output depends on training or timing is tagged ``nbval-ignore-output`` and says "on this run",
   and no cell outside those tags prints a training time.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,8 @@ from budgets import budget_for
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-# "... in 7.3 s" (a progress summary or a run total), "(7.3 s)" (an epoch line), "[00:07<" (a text bar)
+# A printed training time: "... in 7.3 s" (a progress summary or a run total), "(7.3 s)" (an epoch line)
 RUN_TIME = re.compile(r"\bin (\d+(?:\.\d+)?) ?s\b|\((\d+(?:\.\d+)?) s\)")
-BAR_CLOCK = re.compile(r"\[(?:(\d+):)?(\d+):(\d\d)(?:<|&lt;)")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -36,30 +36,45 @@ def _texts(cell: dict) -> list[str]:
 
 
 def stored_seconds(nb: dict) -> float:
-    """Seconds of work the stored outputs record, cell by cell (the largest reading of each cell)."""
+    """Seconds the stored run spent executing code, from the timestamps Jupyter records on each cell.
+
+    A cell that shows outputs but carries no timestamps was not produced by a recorded run: AssertionError.
+    """
     total = 0.0
-    for cell in nb["cells"]:
-        readings = [0.0]
-        for text in _texts(cell):
-            runs = [float(a or b) for a, b in RUN_TIME.findall(text)]
-            readings += [sum(runs)]
-            readings += [int(h or 0) * 3600 + int(m) * 60 + int(s) for h, m, s in BAR_CLOCK.findall(text)]
-        total += max(readings)
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        clock = (cell.get("metadata") or {}).get("execution") or {}
+        if "iopub.execute_input" not in clock or "shell.execute_reply" not in clock:
+            assert not cell.get("outputs"), f"cell {i} has stored outputs but no execution timestamps"
+            continue
+        start, end = (datetime.fromisoformat(clock[k].replace("Z", "+00:00"))
+                      for k in ("iopub.execute_input", "shell.execute_reply"))
+        total += (end - start).total_seconds()
     return total
 
 
-def test_run_time_reader_on_known_text():
-    nb = {"cells": [{"outputs": [{"text": "sum seed 0 epoch 6/6: 282/282 in 8.5 s, loss 0.2\n"
-                                          "deep seed 0 epoch 6/6: 282/282 in 7.5 s\n"}]},
-                    {"outputs": [{"text": "digits epoch 1/8 loss 0.3 (2.0 s)\ndigits epoch 2/8 (3.0 s)\n"}]}]}
+def _timed_cell(start: str, end: str, outputs: list | None = None) -> dict:
+    return {"cell_type": "code", "outputs": outputs or [],
+            "metadata": {"execution": {"iopub.execute_input": start, "shell.execute_reply": end}}}
+
+
+def test_run_time_reader_on_known_cells():
+    nb = {"cells": [_timed_cell("2026-12-02T15:59:07.500000Z", "2026-12-02T15:59:11.000000Z"),
+                    {"cell_type": "markdown", "source": "in 100 s", "metadata": {}},
+                    {"cell_type": "code", "outputs": [], "metadata": {}},                 # not run yet
+                    _timed_cell("2026-12-02T15:59:58.000000Z", "2026-12-02T16:00:15.500000Z")]}
     assert stored_seconds(nb) == pytest.approx(21.0)
+    unrecorded = {"cells": [{"cell_type": "code", "outputs": [{"text": "1"}], "metadata": {}}]}
+    with pytest.raises(AssertionError, match="no execution timestamps"):
+        stored_seconds(unrecorded)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_stored_run_times_fit_the_budget(path):
     seconds = stored_seconds(json.loads(path.read_text()))
     assert seconds <= budget_for(path.name), (
-        f"{path.name}: its stored outputs record {seconds:.0f} s of work, over its {budget_for(path.name):.0f} s budget; "
+        f"{path.name}: its stored outputs took {seconds:.0f} s to make, over its {budget_for(path.name):.0f} s budget; "
         "re-execute it alone on a quiet machine before committing its outputs")
 
 

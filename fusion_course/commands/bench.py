@@ -12,16 +12,14 @@ that the course's fused ``WeightedSumFusion`` replaces. All operators are measur
 side by side in one run: each repeat times every operator once, in a fresh random order, so load
 that drifts during the run hits all of them alike, and each ratio is the median of per-repeat ratios.
 
-Adding a target (e.g. ``bench models``): add an entry to ``BENCH_TARGETS`` below, either a
-``BenchTarget`` or the dotted name of a module that defines ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int``; it is imported only when that target is asked for.
+Adding a target (e.g. ``bench models``): add a ``BenchTarget`` to ``BENCH_TARGETS`` below. Its
+``run`` imports what it measures, so ``fusion-course bench --help`` stays light.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from ..errors import UsageError
 
@@ -183,22 +181,14 @@ def run_fusion(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- targets and entry point
 
-# name -> BenchTarget, or the dotted name of a module with HELP, add_arguments(parser), run(args).
-BENCH_TARGETS: dict[str, Union[BenchTarget, str]] = {
+# name -> what `fusion-course bench NAME` measures.
+BENCH_TARGETS: dict[str, BenchTarget] = {
     "fusion": BenchTarget(
         help="params, multiply-adds and CPU latency of every fusion operator relative to a plain sum",
         add_arguments=add_fusion_arguments,
         run=run_fusion,
     ),
 }
-
-
-def _resolve(name: str) -> BenchTarget:
-    target = BENCH_TARGETS[name]
-    if isinstance(target, str):
-        module = importlib.import_module(target)
-        target = BenchTarget(help=module.HELP, add_arguments=module.add_arguments, run=module.run)
-    return target
 
 
 class _Parser(argparse.ArgumentParser):
@@ -209,14 +199,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fusion-course bench", description="Benchmark parts of the course on this machine.")
     sub = parser.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
-    for name in BENCH_TARGETS:
-        target = BENCH_TARGETS[name]
-        help_text = target.help if isinstance(target, BenchTarget) else f"see {target}"
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if isinstance(target, BenchTarget):
-            target.add_arguments(p)
-        else:
-            _resolve(name).add_arguments(p)
+    for name, target in BENCH_TARGETS.items():
+        target.add_arguments(sub.add_parser(name, help=target.help, description=target.help))
     return parser
 
 
@@ -229,4 +213,4 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:   # --help
         return int(exc.code or 0)
-    return _resolve(args.target).run(args)
+    return BENCH_TARGETS[args.target].run(args)

@@ -38,7 +38,7 @@ def target_size(maps: Sequence[Tensor], size: Size = None) -> tuple[int, int]:
     if size is None or size == "first":
         return int(maps[0].shape[-2]), int(maps[0].shape[-1])
     if isinstance(size, str):
-        check_choice(size, SIZE_RULES + (None,), "size")
+        check_choice(size, SIZE_RULES, "size")
         pick = min if size == "smallest" else max
         m = pick(maps, key=lambda t: t.shape[-2] * t.shape[-1])
         return int(m.shape[-2]), int(m.shape[-1])
