@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("fusion_course.commands.experiment", "run a lesson's experiment over seeds and write its JSON results file"),
     "bench": ("fusion_course.commands.bench", "benchmark fusion operators and models (params, multiply-adds, latency)"),
     "site": ("fusion_course.commands.site", "build the course as an offline website from the stored notebooks"),
+    "wheelhouse": ("fusion_course.commands.wheelhouse", "download the pinned wheels for a room without internet (Linux, macOS, Windows)"),
 }
 
 

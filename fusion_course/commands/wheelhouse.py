@@ -1,0 +1,180 @@
+"""`fusion-course wheelhouse`: a folder of the course's pinned wheels, for a room without internet.
+
+usage: fusion-course wheelhouse --out DIR [--platform linux|macos|windows|all] [--python X.Y]...
+                                [--extras dev] [--torch-index URL] [--constraints FILE] [--dry-run]
+
+For each platform, ``pip download`` fetches binary wheels of the course's dependencies at the versions of
+``.ci/constraints.txt`` into ``DIR/<platform>/`` (for each ``--python`` version; the default is the Python
+running the command), plus setuptools and wheel (the editable install builds the course with them). The teacher copies DIR to a USB stick or serves it on the room's network; each learner then
+installs with no internet, from the course folder:
+
+  python -m pip install --no-index --find-links DIR/linux -e ".[dev]" -c .ci/constraints.txt
+
+(``DIR/macos`` or ``DIR\\windows`` elsewhere). DIR/README.txt repeats the commands for each platform.
+
+PyTorch: PyPI serves CPU builds for macOS (Apple silicon) and Windows, but for Linux only the CUDA build,
+which pulls about 3 GB of NVIDIA libraries. A teacher who can reach PyTorch's own index adds
+``--torch-index https://download.pytorch.org/whl/cpu``: on Linux, torch and torchvision then come as their
+``+cpu`` builds (a few hundred MB; ``torch==X`` in the constraints matches ``X+cpu``), everything else
+from PyPI. ``--dry-run`` prints the pip commands and downloads nothing.
+
+Exit status 0 when every download succeeded, 1 when pip failed, 2 for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+# pip's --platform tags per learner's OS. pip matches tags exactly, so Linux lists the manylinux levels that
+# wheels use (glibc 2.17 and 2.28), and macOS one recent version (pip adds the older compatible ones itself).
+# PyTorch publishes no macOS x86_64 wheels any more: Apple silicon only.
+PLATFORMS: dict[str, tuple[str, ...]] = {
+    "linux": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
+    "macos": ("macosx_14_0_arm64",),
+    "windows": ("win_amd64",),
+}
+PYPI = "https://pypi.org/simple"
+BUILD_TOOLS = ("setuptools>=68", "wheel")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit; the CLI prints one line, exit 2
+        raise UsageError(f"{message} (see `fusion-course wheelhouse --help`)")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pip command of the plan, and what it is for."""
+
+    what: str
+    argv: tuple[str, ...]
+
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+
+def requirements(extras: list[str]) -> list[str]:
+    """The installed course's dependencies, and those of ``extras`` (from its metadata, as pip reads them).
+
+    >>> reqs = requirements(["dev"])
+    >>> "torch>=2.4" in reqs and "pytest>=8.0" in reqs and "sphinx>=8.1,<10" not in reqs
+    True
+    """
+    from importlib import metadata
+
+    dist = metadata.distribution("fusion-course")
+    known = dist.metadata.get_all("Provides-Extra") or []
+    for extra in extras:
+        if extra not in known:
+            raise UsageError(f"--extras {extra}: the course has no such extra; choose from {', '.join(sorted(known))}")
+    out = []
+    for req in dist.requires or []:
+        spec, _, marker = req.partition(";")
+        m = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        if m is None or m.group(1) in extras:
+            out.append(spec.strip().replace(" ", ""))
+    return list(dict.fromkeys(out))
+
+
+def _python_tag(version: str) -> tuple[str, str]:
+    """``("3.11", "cp311")`` from ``3.11``; bad input is a UsageError."""
+    m = re.fullmatch(r"3\.(\d{1,2})", version.strip())
+    if not m or int(m.group(1)) < 10:
+        raise UsageError(f"--python takes a version like 3.11 (3.10 or newer), got {version!r}")
+    return version.strip(), f"cp3{m.group(1)}"
+
+
+def plan(out: Path, platforms: list[str], pythons: list[str], reqs: list[str], constraints: Path,
+         torch_index: str | None = None, pip: tuple[str, ...] = (sys.executable, "-m", "pip")) -> list[Step]:
+    """The pip commands that fill ``out``: per platform and Python, binary wheels only, at the pinned versions.
+
+    >>> (step,) = plan(Path("wh"), ["windows"], ["3.11"], ["torch>=2.4"], Path("c.txt"), pip=("pip",))
+    >>> step.shell()
+    "pip download --dest wh/windows --only-binary=:all: --platform win_amd64 --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none -c c.txt 'torch>=2.4' 'setuptools>=68' wheel"
+    """
+    steps = []
+    for name in platforms:
+        for version in pythons:
+            version, abi = _python_tag(version)
+            argv = [*pip, "download", "--dest", str(out / name), "--only-binary=:all:"]
+            for tag in PLATFORMS[name]:
+                argv += ["--platform", tag]
+            argv += ["--python-version", version, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none"]
+            if torch_index and name == "linux":
+                argv += ["--index-url", torch_index, "--extra-index-url", PYPI]
+            argv += ["-c", str(constraints), *reqs, *BUILD_TOOLS]
+            steps.append(Step(f"{name}, Python {version}", tuple(argv)))
+    return steps
+
+
+def readme(platforms: list[str], extras: list[str]) -> str:
+    """DIR/README.txt: what the folder is and the one command each learner runs."""
+    extra = f"[{','.join(extras)}]" if extras else ""
+    lines = ["Wheels of the fusion-course, for installing with no internet.", "",
+             "In the course folder (a copy of the course's repository), inside a virtual environment, run the line",
+             "for your system, with WHEELS the path of this folder (e.g. a USB stick's):", ""]
+    for name in platforms:
+        sep = "\\" if name == "windows" else "/"
+        lines.append(f"  {name:<8} python -m pip install --no-index --find-links WHEELS{sep}{name} "
+                     f"-e \".{extra}\" -c .ci/constraints.txt")
+    lines += ["", "Then check the install with the README's test command (python -m pytest).", ""]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fusion-course wheelhouse", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Download the course's pinned wheels for Linux, macOS and Windows into one folder, "
+                            "for installing in a room without internet.")
+    p.add_argument("--out", required=True, metavar="DIR", help="the wheelhouse folder (created; one sub-folder per platform)")
+    p.add_argument("--platform", action="append", choices=[*PLATFORMS, "all"], default=None,
+                   help="a learner's OS; repeat for several (default: all)")
+    p.add_argument("--python", action="append", default=None, metavar="X.Y",
+                   help="a learner's Python version; repeat for several (default: the one running this command)")
+    p.add_argument("--extras", default="dev", metavar="LIST",
+                   help="the course's extras to include, comma-separated (default: dev, for the README's test command; '' for none)")
+    p.add_argument("--torch-index", default=None, metavar="URL",
+                   help="an index for Linux's torch and torchvision, e.g. https://download.pytorch.org/whl/cpu (CPU builds)")
+    p.add_argument("--constraints", default=None, metavar="FILE", help="pinned versions (default: the course's .ci/constraints.txt)")
+    p.add_argument("--dry-run", action="store_true", help="print the pip commands; download nothing")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    course = Path(__file__).resolve().parents[2]
+    constraints = Path(args.constraints) if args.constraints else course / ".ci" / "constraints.txt"
+    if not constraints.is_file():
+        raise UsageError(f"no constraints file at {constraints}; run from the course's clone or pass --constraints FILE")
+    platforms = list(PLATFORMS) if not args.platform or "all" in args.platform else list(dict.fromkeys(args.platform))
+    pythons = args.python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
+    extras = [e.strip() for e in args.extras.split(",") if e.strip()]
+    if args.torch_index is not None and not re.match(r"^https?://\S+$", args.torch_index):
+        raise UsageError(f"--torch-index takes a URL like https://download.pytorch.org/whl/cpu, got {args.torch_index!r}")
+    out = Path(args.out)
+    steps = plan(out, platforms, pythons, requirements(extras), constraints, torch_index=args.torch_index)
+    if args.dry_run:
+        for step in steps:
+            print(f"# {step.what}\n{step.shell()}")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        print(f"fusion-course wheelhouse: {step.what} ...", file=sys.stderr)
+        if subprocess.run(step.argv).returncode != 0:
+            print(f"fusion-course wheelhouse: pip failed for {step.what}; the folder is incomplete. "
+                  f"The command was:\n  {step.shell()}", file=sys.stderr)
+            return 1
+    (out / "README.txt").write_text(readme(platforms, extras), encoding="utf-8")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote {out}/ ({size / 2**30:.2f} GiB): copy it to a USB stick or serve it; {out}/README.txt has each "
+          "learner's install command")
+    return 0
