@@ -391,3 +391,33 @@ def test_cfm_parameter_count_and_computation():
     fuse = cfm.h2(h1) * cfm.v2(v1)
     torch.testing.assert_close(h4, cfm.h4(cfm.h3(fuse) + h1))
     torch.testing.assert_close(v4, cfm.v4(cfm.v3(fuse) + v1))
+
+
+STATIC_WEIGHTS = {"weighted", "formula"}
+INPUT_WEIGHTS = {"gated", "attention", "spatial", "aff", "iaff"}
+
+
+@pytest.mark.parametrize("name", available_fusions())
+def test_weights_contract(name):
+    """weights(): parameters, available before any input; last_weights: from the last forward pass, batch first."""
+    fuse = create_fusion(name, IN_CHANNELS, OUT)
+    if name in STATIC_WEIGHTS:
+        before = fuse.weights()
+        assert not before.requires_grad and not hasattr(fuse, "last_weights")
+        fuse(make_maps(batch=3))
+        assert torch.equal(fuse.weights(), before)
+    elif name in INPUT_WEIGHTS:
+        assert fuse.last_weights is None
+        fuse(make_maps(batch=3))
+        assert fuse.last_weights.shape[0] == 3 and not fuse.last_weights.requires_grad
+    else:
+        assert not hasattr(fuse, "weights") and not hasattr(fuse, "last_weights")
+
+
+def test_learnable_is_the_one_name_and_trainable_still_works():
+    fixed = WeightedSumFusion([4, 4], 4, mode="fast", learnable=False)
+    assert "weight" in dict(fixed.named_buffers()) and not list(fixed.parameters())
+    with pytest.warns(DeprecationWarning, match="learnable"):
+        old = WeightedSumFusion([4, 4], 4, mode="fast", trainable=False)
+    assert list(old.state_dict()) == list(fixed.state_dict()) and not list(old.parameters())
+    assert list(FormulaFusion([4, 4], 4, normalize="fast", learnable=False).parameters()) == []

@@ -1,8 +1,32 @@
 """Fusion operators: every way the course combines feature maps, one concept per file.
 
-All list-in modules share one calling convention: ``cls(in_channels: Sequence[int], out_channels: int,
-*, options)`` and ``forward([F_1, …, F_n]) -> (B, out_channels, H, W)`` at the first map's size
-(maps of other sizes are resized, maps with other channel counts get a 1×1 projection).
+The contract every list-in operator keeps:
+
+* **Construction**: ``cls(in_channels: Sequence[int], out_channels: int, *, options)``. The same option
+  means the same thing everywhere: ``size=`` the alignment target (:func:`target_size`: the first map's
+  size unless told otherwise), ``resize=`` how maps are brought to it ("bilinear", "nearest", "max",
+  "avg"), ``learnable=`` whether given weights are trained, ``normalize=`` how weights are normalised.
+* **Forward**: ``forward([F_1, …, F_n]) -> (B, out_channels, H, W)`` at the target size (maps of other
+  sizes are resized, maps with other channel counts get a 1×1 projection).
+* **Weights**, one meaning per name:
+
+  - ``weights()``: operators whose weights are parameters (``WeightedSumFusion``, ``FormulaFusion``,
+    ``BiFPNLayer``) return the weights they apply now, normalised and detached;
+  - ``last_weights``: operators that compute their weights from the input (``GatedFusion``,
+    ``ChannelAttentionFusion``, ``SpatialWeightedFusion``, ``AFF``) keep those of the last forward pass,
+    detached, with the batch axis first; ``None`` before the first pass. (``GatedFusion`` and
+    ``ChannelAttentionFusion`` also answer ``weights()`` with ``last_weights``, the name the early lessons use.)
+
+    >>> import torch
+    >>> maps = [torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+    >>> static = WeightedSumFusion([8, 8], 8, mode="softmax")
+    >>> static.weights()                          # softmax of zeros: equal weights, before any input
+    tensor([0.5000, 0.5000])
+    >>> dynamic = GatedFusion([8, 8], 8)
+    >>> dynamic.last_weights is None
+    True
+    >>> tuple(dynamic(maps).shape), tuple(dynamic.last_weights.shape)   # one gate per sample and input
+    ((2, 8, 4, 4), (2, 2))
 
 =====================  ==========================================================  ==============
 module                 equation                                                    source

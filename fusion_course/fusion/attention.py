@@ -73,7 +73,7 @@ class ChannelAttentionFusion(nn.Module):
         return logits.softmax(dim=1)
 
     def weights(self) -> Tensor:
-        """The attention weights of the last forward pass."""
+        """``last_weights``, raising before the first forward pass (an alias kept for lessons; see the contract)."""
         if self.last_weights is None:
             raise RuntimeError("ChannelAttentionFusion computes its weights from the input: run a forward pass first")
         return self.last_weights

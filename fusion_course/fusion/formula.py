@@ -59,7 +59,7 @@ class FormulaFusion(nn.Module):
         check_choice(normalize, (None, "softmax", "fast"), "normalize")
         mode = normalize if normalize is not None else ("learned" if learnable else "fixed")
         self.combine = WeightedSumFusion(in_channels, out_channels, mode=mode, weights=weights,
-                                         per_channel=per_channel, trainable=learnable, eps=eps,
+                                         per_channel=per_channel, learnable=learnable, eps=eps,
                                          size=size, resize=resize)
         self.in_channels = self.combine.in_channels
         self.out_channels = out_channels

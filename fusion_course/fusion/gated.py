@@ -83,7 +83,7 @@ class GatedFusion(nn.Module):
         return g
 
     def weights(self) -> Tensor:
-        """The gates of the last forward pass, ``(B, n)``."""
+        """``last_weights``, raising before the first forward pass (the name lesson 02 uses; see the contract)."""
         if self.last_weights is None:
             raise RuntimeError("GatedFusion computes its gates from the input: run a forward pass first")
         return self.last_weights

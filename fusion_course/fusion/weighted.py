@@ -20,6 +20,7 @@ the weights (``fusion-course bench fusion`` measures it).
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,11 +82,13 @@ class WeightedSumFusion(nn.Module):
             Default: zeros for "softmax" (uniform), ones otherwise ("fixed" with ones is a plain sum).
             For "softmax" they are logits, for "fast" the values before ``relu``.
         per_channel: one weight per input *and* output channel.
-        trainable: for "softmax"/"fast": learn the raw weights (default) or keep them fixed.
+        learnable: for "softmax"/"fast": learn the raw weights (default) or keep them fixed. (The old name
+            ``trainable`` still works, with a DeprecationWarning.)
         eps: the ε of fast normalisation.
         size, resize: alignment target and method (see ``align``).
 
-    ``weights()`` returns the effective weights (detached), e.g. to plot what training learned.
+    ``weights()`` returns the effective weights now (detached), e.g. to plot what training learned: the
+    static-weights half of the contract in :mod:`fusion_course.fusion`.
 
     Example:
         >>> import torch
@@ -96,9 +99,12 @@ class WeightedSumFusion(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, *, mode: str = "fixed",
-                 weights: Any = None, per_channel: bool = False, trainable: bool = True, eps: float = 1e-4,
-                 size: Size = None, resize: str = "bilinear") -> None:
+                 weights: Any = None, per_channel: bool = False, learnable: bool = True, eps: float = 1e-4,
+                 size: Size = None, resize: str = "bilinear", trainable: bool | None = None) -> None:
         super().__init__()
+        if trainable is not None:
+            warnings.warn("WeightedSumFusion(trainable=...) is now called learnable=...", DeprecationWarning, stacklevel=2)
+            learnable = trainable
         self.mode = check_choice(mode, MODES, "mode")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.align = Align(in_channels, out_channels, size=size, mode=resize, who="WeightedSumFusion")
@@ -111,7 +117,7 @@ class WeightedSumFusion(nn.Module):
         if weights is None:
             weights = [0.0] * n if mode == "softmax" else [1.0] * n
         w = check_weights(weights, n, per_channel=out_channels if per_channel else None, who="WeightedSumFusion")
-        learn = mode == "learned" or (mode in ("softmax", "fast") and trainable)
+        learn = mode == "learned" or (mode in ("softmax", "fast") and learnable)
         if learn:
             self.weight = nn.Parameter(w)
         else:

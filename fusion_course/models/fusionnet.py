@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fusion import FPN, SpatialWeightedFusion, create_fusion
 from .registry import ModelSpec
 
 __all__ = [
@@ -197,7 +198,8 @@ class DynamicLevelFusion(nn.Module):
         self.expand = nn.Conv2d(hidden, num_levels, 1)
         self.last_weights: torch.Tensor | None = None   # (B, n, h, w), kept for plots
 
-    def weights(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def weight_maps(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(a, resized)``: the weights ``(B, n, h, w)`` for these maps and the maps resized to ``(h, w)``."""
         h = min(m.shape[-2] for m in maps)
         w = min(m.shape[-1] for m in maps)
         resized = [F.interpolate(m, size=(h, w), mode="nearest") for m in maps]
@@ -205,7 +207,7 @@ class DynamicLevelFusion(nn.Module):
         return a, resized
 
     def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        a, resized = self.weights(maps)
+        a, resized = self.weight_maps(maps)
         self.last_weights = a.detach()
         out = a[:, 0:1] * resized[0]
         for i in range(1, len(resized)):
@@ -448,8 +450,6 @@ class NormalizedFusionNet(nn.Module):
                  level_fusion: str = "softmax", fuse_at: str = "fine", level_resize: str = "nearest",
                  spatial_dropout: float = 0.2) -> None:
         super().__init__()
-        from ..fusion import FPN, create_fusion   # the package's fusion modules
-
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
         kept = tuple(sorted(set(int(b) for b in branches)))
@@ -545,9 +545,9 @@ class NormalizedFusionNet(nn.Module):
         """
         if 4 not in self.branches:
             raise ValueError("this model has no FPN branch (branch 4 was dropped)")
-        if hasattr(self.level_fusion, "weights"):
+        if not isinstance(self.level_fusion, SpatialWeightedFusion):     # static weights: weights()
             w = self.level_fusion.weights()
-        elif self.level_fusion.last_weights is None:
+        elif self.level_fusion.last_weights is None:                        # input-dependent: last_weights
             raise ValueError("per-pixel level weights exist only after a forward pass: run the model on a batch first")
         else:
             w = self.level_fusion.last_weights.mean(dim=(0, 2, 3))      # (B, 4, H, W) -> (4,)
