@@ -70,6 +70,7 @@ class History:
     mode: str = "min"
     best: dict | None = None
     total_seconds: float = 0.0
+    stopped_early: bool = False     # True when ``patience`` ended the run before ``epochs``
 
     def __getitem__(self, key: str) -> list:
         return [e.get(key) for e in self.epochs]
@@ -356,7 +357,7 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False, restore_best: bool = True, eval_batch_size: int = 256, num_workers: int = 0,
         callback: Callable[[dict], None] | None = None, desc: str | None = None,
-        verbose: bool | None = None) -> History:
+        verbose: bool | None = None, patience: int | None = None) -> History:
     """Train ``model`` and return its :class:`History`.
 
     Args:
@@ -386,6 +387,8 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
         restore_best: load the best val epoch's weights into ``model`` at the end.
         callback: called with ``{"epoch", "step", "loss"}`` after every batch (e.g. to stop early by raising).
         desc: label for the progress bars.
+        patience: stop early once the monitored val metric has not improved for this many epochs
+            (training "to a plateau"; ``epochs`` is then a cap). ``None`` trains every epoch.
     """
     from .progress import Progress
 
@@ -393,6 +396,8 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
     val_set = as_dataset(val_data) if val_data is not None else None
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and (patience < 1 or val_data is None):
+        raise ValueError(f"patience needs val_data and must be >= 1, got {patience}")
     task = task or infer_task(train_set)
     table = _metric_table(metrics, task)
     loss_fn = loss or default_loss(task)
@@ -534,6 +539,14 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                               "best_model": best_state, "rng": _rng_state(), "seed": seed},
                              ckdir / CHECKPOINT)
                 _atomic_save(history.to_dict(), ckdir / METRICS_FILE, as_json=True)
+            if patience is not None and history.best is not None \
+                    and row["epoch"] - history.best["epoch"] >= patience:
+                # The plateau: `patience` epochs without a better val score. The best epoch's weights
+                # are restored below, so stopping here loses nothing.
+                history.stopped_early = True
+                if talk:
+                    print(f"{label}: no better {monitor} for {patience} epochs, stopped after epoch {row['epoch']}")
+                break
     except KeyboardInterrupt:
         # The files of the last finished epoch are intact (atomic writes); say where they are and stop.
         if bar is not None:

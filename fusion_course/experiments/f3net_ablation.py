@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SalConfig", "VARIANTS", "load_data", "constant_baseline", "train_variant", "train"]
+__all__ = ["SalConfig", "FULL", "LR_GRID", "VARIANTS", "load_data", "constant_baseline", "train_variant", "train"]
 
 # name: (fuse, n_decoders, loss, width)
 VARIANTS: dict[str, tuple[str, int, str, int]] = {
@@ -49,13 +49,26 @@ class SalConfig:
     batch_size: int = 64
     lr: float = 5e-3         # peak of the one-cycle schedule (Adam)
     data_seed: int = 0
+    n_val: int = 0           # > 0: a val split selects the best epoch (full scale); 0: the last epoch is kept
+    schedule: str = "onecycle"
+    patience: int = 0        # > 0: stop once val MAE has not improved for this many epochs (epochs is a cap)
+
+
+#: ``fusion-course experiment f3net-ablation --scale full``: 4× the data, trained to a plateau on val MAE.
+FULL = SalConfig(n_train=4000, n_val=500, n_test=1000, epochs=60, batch_size=64, schedule="cosine", patience=8)
+LR_GRID = (1e-3, 3e-3, 1e-2)
+#: Lesson 06's primary metric, chosen before the full runs: MAE (lower is better).
+PRIMARY = ("mae", False)
 
 
 def load_data(cfg: SalConfig) -> dict[str, Any]:
     from ..data import load_dataset
 
-    return {"train": load_dataset("saliency", "train", n=cfg.n_train, seed=cfg.data_seed),
+    data = {"train": load_dataset("saliency", "train", n=cfg.n_train, seed=cfg.data_seed),
             "test": load_dataset("saliency", "test", n=cfg.n_test, seed=cfg.data_seed)}
+    if cfg.n_val:
+        data["val"] = load_dataset("saliency", "val", n=cfg.n_val, seed=cfg.data_seed)
+    return data
 
 
 def build(name: str, seed: int) -> torch.nn.Module:
@@ -81,14 +94,19 @@ def train_variant(name: str, seed: int, data: dict[str, Any], cfg: SalConfig, *,
                   progress: bool = True) -> tuple[dict[str, float], torch.nn.Module]:
     """Train one variant at the common budget; return its test scores and the model (eval mode)."""
     from ..train import evaluate, fit
+    from ._grid import learning_curve
 
     model = build(name, seed)
     start = time.perf_counter()
-    fit(model, data["train"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="onecycle",
-        loss=model.default_loss(loss=VARIANTS[name][2]), seed=seed, device=device, progress=progress,
-        verbose=False, restore_best=False, desc=f"{name} (seed {seed})")
+    val = data.get("val") if cfg.n_val else None
+    history = fit(model, data["train"], val, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                  schedule=cfg.schedule, loss=model.default_loss(loss=VARIANTS[name][2]), seed=seed, device=device,
+                  progress=progress, verbose=False, restore_best=val is not None, desc=f"{name} (seed {seed})",
+                  metrics=["mae"] if val is not None else None, patience=cfg.patience or None)
     scores = evaluate(model, data["test"], metrics=list(METRICS))
     scores = {m: scores[m] for m in METRICS}
+    if val is not None:
+        scores.update(learning_curve(history))
     scores["seconds"] = round(time.perf_counter() - start, 1)
     return scores, model.cpu().eval()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SegConfig", "load_data", "constant_mask_baseline", "train_decoder", "train"]
+__all__ = ["SegConfig", "FULL", "LR_GRID", "load_data", "constant_mask_baseline", "train_decoder", "train"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class SegConfig:
     lr: float = 1e-2          # peak of the one-cycle schedule (Adam)
     budget: int = 130_000     # parameters of every model (fit_width picks each decoder's width)
     data_seed: int = 0
+    schedule: str = "onecycle"  # learning-rate schedule over `epochs` ("cosine" at full scale)
+    patience: int = 0         # > 0: stop once val IoU has not improved for this many epochs (epochs is a cap)
+
+
+#: ``fusion-course experiment fusion-helps --scale full``: twice the data, trained to a plateau on a GPU.
+FULL = SegConfig(n_train=3000, n_val=500, n_test=1000, epochs=60, batch_size=64, schedule="cosine", patience=8)
+#: Peak learning rates tried for every decoder at full scale (chosen on val IoU, tuning seed only).
+LR_GRID = (3e-3, 1e-2, 3e-2)
+#: The metric that selects epochs and learning rates, and whether higher is better.
+PRIMARY = ("iou", True)
 
 
 TEST_METRICS = ("iou", "boundary_f")
@@ -88,17 +98,20 @@ def train_decoder(decoder: str, seed: int, data: dict[str, Any], cfg: SegConfig,
     from .. import metrics
     from ..models.decoders import SegmentationNet, fit_width
     from ..train import evaluate, fit
+    from ._grid import learning_curve
 
     torch.manual_seed(seed)
     net = SegmentationNet(decoder, width=fit_width(decoder, cfg.budget))
     start = time.perf_counter()
     history = fit(net, data["train"], data["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                  schedule="onecycle", metrics=["iou"], seed=seed, device=device, progress=progress,
-                  verbose=False, desc=f"{decoder} seed {seed}", channels_last=True)
+                  schedule=cfg.schedule, metrics=["iou"], seed=seed, device=device, progress=progress,
+                  verbose=False, desc=f"{decoder} seed {seed}", channels_last=True, patience=cfg.patience or None)
     # channels_last (NHWC) halves the CPU time of these small convolutions; the arithmetic is the same.
     scores = evaluate(net, data["test"], metrics={m: getattr(metrics, m) for m in TEST_METRICS}, channels_last=True)
     scores = {m: scores[m] for m in TEST_METRICS}
     scores["best_epoch"] = int(history.best["epoch"])
+    if cfg.patience:      # a full-scale run also records how it got there
+        scores.update(learning_curve(history))
     scores["seconds"] = round(time.perf_counter() - start, 1)
     return scores, net.cpu().eval()
 

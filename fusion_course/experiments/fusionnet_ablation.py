@@ -26,7 +26,7 @@ import torch
 
 from ..models.fusionnet import ABLATION_VARIANTS
 
-__all__ = ["FusionNetConfig", "NAMES", "PLAIN_WIDTHS", "load_data", "baseline", "build_model", "train_model", "train"]
+__all__ = ["FusionNetConfig", "FULL", "LR_GRID", "half_accuracies", "NAMES", "PLAIN_WIDTHS", "load_data", "baseline", "build_model", "train_model", "train"]
 
 NAMES = ("plain CNN", *ABLATION_VARIANTS)
 #: SmallCNN widths with about as many parameters as the FusionNet variants at width 0.125 (about 144k).
@@ -49,6 +49,19 @@ class FusionNetConfig:
     weight_decay: float = 1e-4
     width: float = 0.125       # FusionNet channel multiplier (1/8 of every layer)
     data_seed: int = 0
+    schedule: str = "onecycle"
+    patience: int = 0          # > 0: stop once val accuracy has not improved for this many epochs
+    plain_widths: tuple[int, ...] = PLAIN_WIDTHS   # the plain CNN's widths, matched to the variants' parameters
+    object_scale: tuple[float, float] = (0.45, 0.8)  # the shape's outer radius, fraction of half the image side
+
+
+#: ``fusion-course experiment fusionnet-ablation --scale full``: width 0.25 with a plain CNN of matched size,
+#: 20,000 training images, trained to a plateau on val accuracy (the "without bK" variants stay CPU-scale).
+FULL = FusionNetConfig(n_train=20000, n_val=2000, n_test=2000, epochs=60, batch_size=128, width=0.25,
+                       plain_widths=(80, 160, 320), schedule="cosine", patience=8)
+FULL_NAMES = ("plain CNN", "published", "normalized", "coarse fusion", "per-pixel softmax", "no fusion (b3 only)")
+LR_GRID = (1e-3, 3e-3, 1e-2)
+PRIMARY = ("accuracy", True)
 
 
 def load_data(cfg: FusionNetConfig) -> dict[str, Any]:
@@ -57,7 +70,8 @@ def load_data(cfg: FusionNetConfig) -> dict[str, Any]:
 
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     return {split: load_dataset("texture-shapes", split, n=n, size=cfg.size, target="both", shapes=cfg.shapes,
-                                textures=cfg.textures, channels=1, seed=cfg.data_seed)
+                                textures=cfg.textures, channels=1, seed=cfg.data_seed,
+                                scale_range=tuple(cfg.object_scale))
             for split, n in sizes.items()}
 
 
@@ -88,7 +102,7 @@ def build_model(name: str, num_classes: int, cfg: FusionNetConfig) -> torch.nn.M
     from ..models.fusionnet import build_variant
 
     if name == "plain CNN":
-        return SmallCNN(1, num_classes, widths=PLAIN_WIDTHS)
+        return SmallCNN(1, num_classes, widths=tuple(cfg.plain_widths))
     return build_variant(name, 1, num_classes, width=cfg.width)
 
 
@@ -96,17 +110,31 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: FusionNetConfig
                 progress: bool = True) -> tuple[dict[str, float], torch.nn.Module]:
     """Train one model from seed ``seed``; scores: best-epoch val accuracy, test accuracy, seconds."""
     from ..train import evaluate, fit
+    from ._grid import learning_curve
 
     torch.manual_seed(seed)
     model = build_model(name, data["train"].num_classes, cfg)
     start = time.perf_counter()
     history = fit(model, data["train"], data["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                  optimizer="adamw", weight_decay=cfg.weight_decay, schedule="onecycle", seed=seed,
-                  device=device, progress=progress, verbose=False, desc=f"{name} seed {seed}")
+                  optimizer="adamw", weight_decay=cfg.weight_decay, schedule=cfg.schedule, seed=seed,
+                  device=device, progress=progress, verbose=False, desc=f"{name} seed {seed}",
+                  patience=cfg.patience or None)
     seconds = round(time.perf_counter() - start, 1)
     scores = {"val_accuracy": history.best["val_accuracy"], "accuracy": evaluate(model, data["test"])["accuracy"],
               "seconds": seconds}
+    if cfg.patience:      # full scale: which half of the label is wrong, and the learning curve
+        scores.update(half_accuracies(model, data["test"], cfg.textures), **learning_curve(history))
     return scores, model.cpu().eval()
+
+
+@torch.no_grad()
+def half_accuracies(model: torch.nn.Module, test: Any, textures: int) -> dict[str, float]:
+    """Accuracy on each half of the label: class = shape · ``textures`` + texture."""
+    model.eval()
+    dev = next(model.parameters()).device
+    pred = torch.cat([model(test.images[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(test), 500)])
+    return {"shape_accuracy": float((pred // textures == test.targets // textures).float().mean()),
+            "texture_accuracy": float((pred % textures == test.targets % textures).float().mean())}
 
 
 # The interface every experiment module shares (fusion_course.experiments._grid, `fusion-course experiment`).

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["MobConfig", "NAMES", "FUSION_OF", "load_data", "baseline", "train_model", "train"]
+__all__ = ["MobConfig", "FULL", "LR_GRID", "NAMES", "FUSION_OF", "load_data", "baseline", "train_model", "train"]
 
 NAMES = ("plain", "concat", "weighted", "attention")
 FUSION_OF = {"plain": "none", "concat": "concat", "weighted": "weighted", "attention": "attention"}
@@ -34,13 +34,23 @@ class MobConfig:
     lr: float = 3e-3          # AdamW, one-cycle peak
     weight_decay: float = 1e-4
     data_seed: int = 0
+    n_val: int = 0            # > 0: a val split selects the best epoch (full scale); 0: the last epoch is kept
+    schedule: str = "onecycle"
+    patience: int = 0         # > 0: stop once val accuracy has not improved for this many epochs
+
+
+#: ``fusion-course experiment mobilenet-fusion --scale full`` (``--set size=96`` for the second resolution).
+FULL = MobConfig(n_train=6000, n_val=1000, n_test=1000, epochs=60, batch_size=128, schedule="cosine", patience=8)
+LR_GRID = (1e-3, 3e-3, 1e-2)
+PRIMARY = ("accuracy", True)
 
 
 def load_data(cfg: MobConfig) -> dict[str, Any]:
     from ..data import load_dataset
 
+    splits = (("train", cfg.n_train), ("val", cfg.n_val), ("test", cfg.n_test))
     return {split: load_dataset("texture-shapes", split, n=n, size=cfg.size, target="texture", seed=cfg.data_seed)
-            for split, n in (("train", cfg.n_train), ("test", cfg.n_test))}
+            for split, n in splits if n}
 
 
 def baseline(data: dict[str, Any]) -> dict[str, float]:
@@ -55,14 +65,19 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: MobConfig, *, d
                 progress: bool = True) -> tuple[dict[str, float], torch.nn.Module]:
     from ..models.mobilenet import MobileNetFusion
     from ..train import evaluate, fit
+    from ._grid import learning_curve
 
     torch.manual_seed(seed)
     model = MobileNetFusion(num_classes=len(data["train"].classes), fusion=FUSION_OF[name], fusion_channels=64)
     start = time.perf_counter()
-    fit(model, data["train"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adamw",
-        weight_decay=cfg.weight_decay, schedule="onecycle", seed=seed, device=device, progress=progress,
-        verbose=False, desc=f"{name} seed {seed}")
-    scores = {"accuracy": evaluate(model, data["test"])["accuracy"], "seconds": round(time.perf_counter() - start, 1)}
+    val = data.get("val") if cfg.n_val else None
+    history = fit(model, data["train"], val, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                  optimizer="adamw", weight_decay=cfg.weight_decay, schedule=cfg.schedule, seed=seed, device=device,
+                  progress=progress, verbose=False, desc=f"{name} seed {seed}", patience=cfg.patience or None)
+    scores = {"accuracy": evaluate(model, data["test"])["accuracy"]}
+    if val is not None:
+        scores.update(learning_curve(history))
+    scores["seconds"] = round(time.perf_counter() - start, 1)
     return scores, model.cpu().eval()
 
 
