@@ -4,8 +4,10 @@
 
 1. reads the file (any extension, as long as it is a notebook), finds its lesson (metadata, file name, or
    the check ids and exercise headings in its cells) and its student (a ``STUDENT_NAME = "..."`` cell read
-   with ``ast``, the metadata field ``fusion_course.student``, the LMS folder when file names repeat, the
-   file name) — see :mod:`.notebooks`;
+   with ``ast``, the metadata field ``fusion_course.student``, Canvas's or Moodle's download name, which also
+   gives the LMS id (:mod:`.lms`), the folder when file names repeat, the file name) — see :mod:`.notebooks`;
+   and writes an in-progress entry for it (:mod:`.ledger`), so that a submission that kills the grader is
+   set aside by the next run instead of killing every run;
 2. builds the notebook it runs: the learner's cells, stored outputs dropped, every ``check(...)`` call
    removed, and at each exercise's *last* check cell a ``capture(...)`` that hands the answer object to
    the answer server (:mod:`.answer_server`), installed by the first cell;
@@ -22,8 +24,15 @@
 5. kills everything the submission started (descendants, process groups, the token) and removes its
    temporary folder, connection file included — see :mod:`.worker`;
 6. checks that the course's code is unchanged, writes the row to ``grades.csv``, ``grades.json``,
-   ``report.html`` and ``feedback/<student>.md`` at once (see :mod:`.reports`), and flags what a teacher
-   should look at (:mod:`.flags`) without changing a mark.
+   ``report.html`` and ``feedback/<student>.md`` at once (see :mod:`.reports`; with ``--lms`` also the LMS's
+   import file), and flags what a teacher should look at (:mod:`.flags`; byte-identical files of two students
+   always) without changing a mark. An exercise whose own cell raised names that error, its line, first.
+
+Modules: :mod:`.room` (the pool), :mod:`.core` (one submission: :class:`~.core.Grade`, :func:`~.core.grade_one`,
+the typed :class:`~.core.RoomContext`), :mod:`.notebooks`, :mod:`.worker` (the grader's side of a worker) and
+:mod:`.worker_process` (the worker itself), :mod:`.remote` and :mod:`.mirror` (stand-ins of the learner's
+objects; ``mirror`` never imports ``remote``: it is handed it), :mod:`.answer_server` (runs in the kernel),
+:mod:`.ledger`, :mod:`.lms`, :mod:`.reports`, :mod:`.flags`, :mod:`.linux` (the ``prctl`` calls).
 
 Each exercise is ``passed``, ``failed`` (the check's message), ``error``, ``timeout``, ``not attempted``
 (``NotImplementedError``) or ``not run``. Submissions are only read, never written.
