@@ -83,8 +83,26 @@ def _fusion_cases() -> dict[str, Callable[[], tuple[nn.Module, Any]]]:
 
 
 @functools.lru_cache(maxsize=None)
+def _block_cases() -> dict[str, Callable[[], tuple[nn.Module, Any]]]:
+    from fusion_course.models import f3net, fusionnet, mobilenet
+
+    def image(c: int, size: int = 16) -> Callable[[], torch.Tensor]:
+        return lambda: torch.randn(2, c, size, size)
+    blocks = {
+        "InvertedResidual(24,24,1,6)": (lambda: mobilenet.InvertedResidual(24, 24, 1, 6), image(24)),
+        "InvertedResidual(16,24,2,6)": (lambda: mobilenet.InvertedResidual(16, 24, 2, 6), image(16)),
+        "InvertedResidual(32,16,1,1)": (lambda: mobilenet.InvertedResidual(32, 16, 1, 1), image(32)),
+        "DepthwiseSeparableConv(32,64,3,2)": (lambda: mobilenet.DepthwiseSeparableConv(32, 64, 3, stride=2), image(32)),
+        "ResidualBlock(32,64)": (lambda: fusionnet.ResidualBlock(32, 64), image(32)),
+        "SqueezeExcitation(64)": (lambda: fusionnet.SqueezeExcitation(64), image(64, 4)),
+        "F3Net(fuse=sum)": (lambda: f3net.F3Net(fuse="sum"), image(3, 32)),
+        "F3Net(fuse=concat)": (lambda: f3net.F3Net(fuse="concat"), image(3, 32)),
+    }
+    return {f"block:{name}": (lambda b=b, x=x: (b(), x())) for name, (b, x) in blocks.items()}
+
+
 def cases() -> dict[str, Callable[[], tuple[nn.Module, Any]]]:
-    return {**_registry_cases(), **_variant_cases(), **_fusion_cases()}
+    return {**_registry_cases(), **_variant_cases(), **_fusion_cases(), **_block_cases()}
 
 
 def _digest(t: torch.Tensor) -> str:
