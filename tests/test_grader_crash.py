@@ -8,6 +8,7 @@ finish the room.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import subprocess
@@ -97,3 +98,26 @@ def test_entries_of_dead_runs_name_the_killer_only_when_it_was_alone(tmp_path):
     assert [e.file for e in aside] == ["b.ipynb"] and suspects == []
     ledger.finish(out, "a.ipynb")
     assert list((out / ledger.FOLDER).glob("*.json")) == []
+
+
+def test_a_set_aside_file_is_graded_again_only_with_retry_crashed(tmp_path):
+    from collections import Counter
+
+    from fusion_course.grading.room import _plan
+
+    sub = tmp_path / "b_99_fixture.ipynb"
+    nbformat.write(_answered(SOLVED_1, SOLVED_2), str(sub))
+    out, names = tmp_path / "out", {sub: "b_99_fixture.ipynb"}
+    digests = {sub: hashlib.sha256(sub.read_bytes()).hexdigest()}
+    entry = ledger.Entry(names[sub], digests[sub], pid=2**22 + 9, start="5", alone=True, deaths=1)
+    (out / ledger.FOLDER).mkdir(parents=True)
+    (out / ledger.FOLDER / "x.json").write_text(json.dumps(entry.__dict__), encoding="utf-8")
+    results: dict = {}
+    assert _plan(out, [sub], names, digests, results, Counter(), retry_crashed=False) == {}
+    assert (results[sub].status, results[sub].message, results[sub].total) == ("review", ledger.CRASHED, 0)
+    results = {}
+    assert _plan(out, [sub], names, digests, results, Counter(), retry_crashed=True) == {sub: 2}
+    assert results == {}
+    sub.write_text(sub.read_text(encoding="utf-8").replace("min(max", "max(min"), encoding="utf-8")
+    digests[sub] = hashlib.sha256(sub.read_bytes()).hexdigest()
+    assert _plan(out, [sub], names, digests, results, Counter(), retry_crashed=False) == {} and results == {}
