@@ -201,60 +201,55 @@ def test_33_wrong_answers_get_the_right_diagnosis():
 
 
 # 3.4 (issue 24: the concat identity) ------------------------------------------------------------
-def _block(weight, bias):
-    conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=1, bias=bias is not None)
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        if bias is not None:
-            conv.bias.copy_(bias)
-    return conv
+def split_ok(weight, bias, maps):
+    blocks = torch.split(weight, [m.shape[1] for m in maps], dim=1)
+    return [F.conv2d(m, w, bias if i == 0 else None) for i, (m, w) in enumerate(zip(maps, blocks))]
 
 
-def split_ok(conv, in_channels):
-    blocks = torch.split(conv.weight, list(in_channels), dim=1)
-    return [_block(w, conv.bias if i == 0 else None) for i, w in enumerate(blocks)]
+def split_shared_bias(weight, bias, maps):
+    """A right answer written another way: every projection carries b / n."""
+    blocks = torch.split(weight, [m.shape[1] for m in maps], dim=1)
+    return [F.conv2d(m, w, bias / len(maps)) for m, w in zip(maps, blocks)]
 
 
-def split_shared_bias(conv, in_channels):
-    """A right answer written another way: every block carries b / n."""
-    blocks = torch.split(conv.weight, list(in_channels), dim=1)
-    return [_block(w, conv.bias / len(in_channels)) for w in blocks]
+def split_bias_everywhere(weight, bias, maps):
+    blocks = torch.split(weight, [m.shape[1] for m in maps], dim=1)
+    return [F.conv2d(m, w, bias) for m, w in zip(maps, blocks)]
 
 
-def split_bias_everywhere(conv, in_channels):
-    return [_block(w, conv.bias) for w in torch.split(conv.weight, list(in_channels), dim=1)]
+def split_output_axis(weight, bias, maps):
+    n = len(maps)
+    return [F.conv2d(torch.cat(maps, 1), weight[i::n]) for i in range(n)]
 
 
-def split_output_axis(conv, in_channels):
-    n = len(in_channels)
-    return [_block(conv.weight[i::n], None) for i in range(n)]
+def split_equal_chunks(weight, bias, maps):
+    blocks = torch.chunk(weight, len(maps), dim=1)
+    return [F.conv2d(m, w, bias if i == 0 else None) for i, (m, w) in enumerate(zip(maps, blocks))]
 
 
-def split_equal_chunks(conv, in_channels):
-    blocks = torch.chunk(conv.weight, len(in_channels), dim=1)
-    return [_block(w, conv.bias if i == 0 else None) for i, w in enumerate(blocks)]
+def split_via_concat(weight, bias, maps):
+    """Right sum, but every term is computed from the whole concatenation."""
+    full = F.conv2d(torch.cat(maps, 1), weight, bias)
+    return [full / len(maps)] * len(maps)
 
 
-def split_reversed(conv, in_channels):
-    blocks = torch.split(conv.weight, list(in_channels)[::-1], dim=1)[::-1]
-    return [_block(w, conv.bias if i == 0 else None) for i, w in enumerate(blocks)]
-
-
-def split_fresh_convs(conv, in_channels):
-    return [nn.Conv2d(c, conv.out_channels, 1) for c in in_channels]
+def split_reversed(weight, bias, maps):
+    widths = [m.shape[1] for m in maps]
+    blocks = torch.split(weight, widths[::-1], dim=1)[::-1]
+    return [F.conv2d(m, w, bias if i == 0 else None) for i, (m, w) in enumerate(zip(maps, blocks))]
 
 
 def test_34_accepts_reference():
-    assert "conv(cat(F))" in L.check_split(split_ok)
+    assert "each term from its own input" in L.check_split(split_ok)
     L.check_split(split_shared_bias)
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (split_bias_everywhere, "bias added by all"),
+    (split_bias_everywhere, "b added to all"),
     (split_output_axis, "INPUT axis"),
-    (split_equal_chunks, "weight shape"),
+    (split_equal_chunks, "not into equal parts"),
+    (split_via_concat, r"to depend on input \d only"),
     (split_reversed, "Exercise 3.4"),
-    (split_fresh_convs, "Exercise 3.4"),
 ])
 def test_34_rejects_with_the_cause(wrong, words):
     with pytest.raises(AssertionError, match=words):

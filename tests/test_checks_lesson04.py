@@ -383,37 +383,46 @@ def test_45_rejects_with_the_cause(wrong, words):
 
 
 # 4.6 -------------------------------------------------------------------------------------------
-def sk_ok(branches, squeeze, excite):
+def _sk_logits(branches, w1, b1, w2, b2, pool=None, relu=True):
+    s = sum(branches).mean(dim=(2, 3)) if pool is None else pool
+    z = F.linear(s, w1, b1)
+    return F.linear(F.relu(z) if relu else z, w2, b2)
+
+
+def sk_ok(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    z = squeeze(sum(branches).mean(dim=(2, 3)))
-    return excite(z).view(b, len(branches), c).softmax(dim=1)
+    return _sk_logits(branches, w1, b1, w2, b2).view(b, len(branches), c).softmax(dim=1)
 
 
-def sk_over_channels(branches, squeeze, excite):
+def sk_over_channels(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    return excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, len(branches), c).softmax(dim=2)
+    return _sk_logits(branches, w1, b1, w2, b2).view(b, len(branches), c).softmax(dim=2)
 
 
-def sk_sigmoid(branches, squeeze, excite):
+def sk_sigmoid(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    return torch.sigmoid(excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, len(branches), c))
+    return torch.sigmoid(_sk_logits(branches, w1, b1, w2, b2).view(b, len(branches), c))
 
 
-def sk_channels_first(branches, squeeze, excite):
+def sk_channels_first(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    logits = excite(squeeze(sum(branches).mean(dim=(2, 3)))).view(b, c, len(branches))
-    return logits.softmax(dim=2).transpose(1, 2)
+    return _sk_logits(branches, w1, b1, w2, b2).view(b, c, len(branches)).softmax(dim=2).transpose(1, 2)
 
 
-def sk_mean(branches, squeeze, excite):
+def sk_mean(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    z = squeeze(torch.stack(branches).mean(0).mean(dim=(2, 3)))
-    return excite(z).view(b, len(branches), c).softmax(dim=1)
+    pooled = torch.stack(branches).mean(0).mean(dim=(2, 3))
+    return _sk_logits(branches, w1, b1, w2, b2, pool=pooled).view(b, len(branches), c).softmax(dim=1)
 
 
-def sk_flat_softmax(branches, squeeze, excite):
+def sk_no_relu(branches, w1, b1, w2, b2):
     b, c = branches[0].shape[:2]
-    return excite(squeeze(sum(branches).mean(dim=(2, 3)))).softmax(dim=1).view(b, len(branches), c)
+    return _sk_logits(branches, w1, b1, w2, b2, relu=False).view(b, len(branches), c).softmax(dim=1)
+
+
+def sk_flat_softmax(branches, w1, b1, w2, b2):
+    b, c = branches[0].shape[:2]
+    return _sk_logits(branches, w1, b1, w2, b2).softmax(dim=1).view(b, len(branches), c)
 
 
 def test_46_accepts_reference():
@@ -425,6 +434,7 @@ def test_46_accepts_reference():
     (sk_sigmoid, "independent sigmoids"),
     (sk_channels_first, r"read as \(B, C, n\)"),
     (sk_mean, "mean of the branches"),
+    (sk_no_relu, "no ReLU"),
     (sk_flat_softmax, "Exercise 4.6"),
 ])
 def test_46_rejects_with_the_cause(wrong, words):

@@ -3,8 +3,8 @@
 3.1 ``align_to_first(maps)``: resize every map to the first map's size (bilinear).
 3.2 ``FixedFusionBlock``: the newsletter's block with both bugs fixed.
 3.3 ``concat_vs_sum_params(in_channels, out_channels)``: predict the parameters of ConcatFusion and SumFusion.
-3.4 ``split_concat_conv(conv, in_channels)``: the identity ``W [F_1 ‖ … ‖ F_n] + b = Σ W_i F_i + b``: split a
-    concatenation's 1×1 conv into one 1×1 conv per input whose outputs add up to it.
+3.4 ``per_input_projections(weight, bias, maps)``: the identity ``W [F_1 ‖ … ‖ F_n] + b = Σ W_i F_i + b``: split a
+    concatenation's 1×1 conv into one projection per input, each from its own input, adding up to it.
 """
 from __future__ import annotations
 
@@ -106,37 +106,40 @@ def check_params(fn: Callable) -> str:
 
 # ------------------------------------------------------------------------------------------- 3.4
 def check_split(fn: Callable) -> str:
+    """3.4: ``fn(weight, bias, maps)`` -> one output per input, each from its own input only, summing to the concat conv."""
     ex = "3.4"
     cases = [([3, 5, 2], 4, (2, 7, 5)), ([6, 6], 3, (1, 4, 4)), ([1, 4, 2, 3], 5, (3, 3, 6))]
     for k, (in_ch, out_ch, (b, h, w)) in enumerate(cases):
         torch.manual_seed(30 + k)
         conv = nn.Conv2d(sum(in_ch), out_ch, kernel_size=1)
-        before = [p.detach().clone() for p in conv.parameters()]
-        out = run_answer(ex, fn, conv, list(in_ch), what="split_concat_conv(conv, in_channels)")
-        require(ex, all(torch.equal(p, q) for p, q in zip(conv.parameters(), before)), "the concat's conv left unchanged",
-                "its weights were modified", "copy the weights into new convs; do not edit conv")
-        require(ex, isinstance(out, (list, tuple)) and len(out) == len(in_ch), f"a list of {len(in_ch)} modules",
-                describe(out), "return one 1×1 conv per input, in the order of in_channels")
-        for i, (m, c) in enumerate(zip(out, in_ch)):
-            require(ex, isinstance(m, nn.Conv2d), f"block {i} to be an nn.Conv2d", describe(m))
-            if m.weight.shape[1] == sum(in_ch) and m.weight.shape[0] != out_ch:
-                fail(ex, f"block {i} with weight shape ({out_ch}, {c}, 1, 1)", f"{tuple(m.weight.shape)}",
-                     "split W along its INPUT axis (dim 1): every block still produces all the output channels")
-            require(ex, tuple(m.weight.shape) == (out_ch, c, 1, 1), f"block {i} with weight shape ({out_ch}, {c}, 1, 1)",
-                    f"{tuple(m.weight.shape)}", "block i reads the C_i channels of input i and produces all the output "
-                    "channels: its columns are the ones of W that meet input i (split W along dim 1, by in_channels)")
+        weight, bias = conv.weight.detach().clone(), conv.bias.detach().clone()
         xs = maps([(b, c, h, w) for c in in_ch], seed=50 + k)
-        with torch.no_grad():
-            expected = conv(torch.cat(xs, dim=1))
-            got = sum(m(x) for m, x in zip(out, xs))
-            bias_every = sum(F.conv2d(x, m.weight) for m, x in zip(out, xs)) + len(in_ch) * conv.bias.view(1, -1, 1, 1)
-        reject_mistake(ex, got, expected, bias_every, expected="the bias b counted once in the sum",
-                       got=f"the bias added by all {len(in_ch)} blocks", hint="keep the bias in one block only (bias=False "
-                       "for the others), or share it out so the blocks' biases add up to b")
-        assert_close(ex, got, expected, what=f"Σ block_i(F_i) for in_channels={in_ch}",
-                     hint="block i's weight is the slice of W's columns that meets input i, in the order of the "
-                          "concatenation; the biases of the blocks must add up to b")
-    return "3 concat convs (2 to 4 inputs, equal and unequal widths): Σ block_i(F_i) = conv(cat(F)); conv untouched"
+        with unchanged(ex, weight, bias, xs):
+            out = run_answer(ex, fn, weight, bias, xs, what="per_input_projections(weight, bias, maps)",
+                             hint="weight is (C_out, ΣC_i, 1, 1): input i meets the C_i columns that follow those of "
+                                  "the inputs before it; split along dim 1, by in_channels, not into equal parts")
+        require(ex, isinstance(out, (list, tuple)) and len(out) == len(in_ch), f"a list of {len(in_ch)} maps",
+                describe(out), "return one projected map per input, in the order of the inputs")
+        for i, o in enumerate(out):
+            assert_shape(ex, o, (b, out_ch, h, w), what=f"projection {i}",
+                         hint="every block produces all the output channels: split W along its INPUT axis (dim 1)")
+        expected = F.conv2d(torch.cat(xs, dim=1), weight, bias)
+        total = sum(o.detach() for o in out)
+        reject_mistake(ex, total, expected, expected + (len(in_ch) - 1) * bias.view(1, -1, 1, 1),
+                       expected="the bias b counted once in the sum", got=f"b added to all {len(in_ch)} projections",
+                       hint="b belongs to the sum, not to every term: add it to one projection only")
+        # Each projection must come from its own input alone: change one input, the others must not move.
+        for j in range(len(in_ch)):
+            poked = [x + 1.0 if i == j else x for i, x in enumerate(xs)]
+            again = run_answer(ex, fn, weight, bias, poked, what="per_input_projections(weight, bias, maps)")
+            for i, (o, o2) in enumerate(zip(out, again)):
+                if i != j and torch.is_tensor(o2) and not torch.allclose(o.detach(), o2.detach(), atol=1e-5):
+                    fail(ex, f"projection {i} to depend on input {i} only", f"it changes when input {j} changes",
+                         "compute each projection from its own input and its own block of W, without concatenating")
+        assert_close(ex, total, expected, what=f"Σ projections for in_channels={in_ch}",
+                     hint="projection i uses the columns of W that meet input i, in the order of the concatenation; "
+                          "the bias is added once in the whole sum")
+    return "3 concat convs (2 to 4 inputs, equal and unequal widths): Σ W_i F_i + b = W [F_1 ‖ … ‖ F_n] + b; each term from its own input"
 
 
 CHECKS = {"3.1": check_align, "3.2": check_fixed_block, "3.3": check_params, "3.4": check_split}

@@ -7,8 +7,8 @@
     ``I_L = lat_L``, ``I_i = lat_i + up(I_{i+1})`` with nearest upsampling.
 4.5 ``bifpn_td_node(p_in, p_coarser, raw)``: one top-down BiFPN node (Tan, Pang, Le, arXiv:1911.09070),
     ``(ŵ_1 p_in + ŵ_2 up(p_coarser))`` with fast-normalised weights ``ŵ = relu(w) / (ε + Σ relu(w))``.
-4.6 ``sk_weights(branches, squeeze, excite)``: selective-kernel attention weights (Li et al.,
-    arXiv:1903.06586), ``softmax over k of excite(squeeze(GAP(Σ_k U_k)))``, shape ``(B, n, C)``.
+4.6 ``sk_weights(branches, w1, b1, w2, b2)``: selective-kernel attention weights (Li et al., arXiv:1903.06586),
+    ``softmax over k of W2 relu(W1 GAP(Σ_k U_k) + b1) + b2``, shape ``(B, n, C)``.
 """
 from __future__ import annotations
 
@@ -287,46 +287,44 @@ def check_bifpn_node(fn: Callable) -> str:
 
 # ------------------------------------------------------------------------------------------- 4.6
 def check_sk_weights(fn: Callable) -> str:
+    """4.6: ``fn(branches, w1, b1, w2, b2)`` -> ``(B, n, C)`` SK weights, softmax over the branches."""
     ex = "4.6"
     for k, (n, shape, hidden) in enumerate([(3, (2, 6, 5, 5), 4), (2, (1, 4, 7, 3), 3), (4, (3, 5, 4, 6), 2)]):
         b, c = shape[0], shape[1]
         torch.manual_seed(80 + k)
-        squeeze = nn.Sequential(nn.Linear(c, hidden), nn.ReLU())
-        excite = nn.Linear(hidden, n * c)
+        w1, b1 = torch.randn(hidden, c), torch.randn(hidden) * 0.5            # squeeze: C -> d
+        w2, b2 = torch.randn(n * c, hidden), torch.randn(n * c) * 0.5         # excite: d -> n·C
         branches = maps([shape] * n, seed=90 + 7 * k)
-        with unchanged(ex, branches), torch.no_grad():
-            out = run_answer(ex, fn, branches, squeeze, excite, what="sk_weights(branches, squeeze, excite)")
-        with torch.no_grad():
-            def logits_of(pooled: torch.Tensor) -> torch.Tensor:
-                return excite(squeeze(pooled))                                   # (B, n*C)
+        with unchanged(ex, branches, w1, b1, w2, b2):
+            out = run_answer(ex, fn, branches, w1, b1, w2, b2, what="sk_weights(branches, w1, b1, w2, b2)")
 
-            s = sum(branches).mean(dim=(2, 3))                                    # (B, C)
-            logits = logits_of(s).view(b, n, c)                                  # (B, n, C)
-            expected = logits.softmax(dim=1)
-            wrong = {
-                "softmax over the channels": logits.softmax(dim=2),
-                "independent sigmoids": torch.sigmoid(logits),
-                "the logits read as (B, C, n)": logits_of(s).view(b, c, n).softmax(dim=2).transpose(1, 2),
-                "the mean of the branches pooled": logits_of(s / n).view(b, n, c).softmax(dim=1),
-            }
+        def logits_of(pooled: torch.Tensor) -> torch.Tensor:
+            return F.linear(F.relu(F.linear(pooled, w1, b1)), w2, b2)          # (B, n*C)
+
+        s = sum(branches).mean(dim=(2, 3))                                     # (B, C)
+        logits = logits_of(s).view(b, n, c)                                    # (B, n, C)
+        expected = logits.softmax(dim=1)
+        wrong = {
+            "softmax over the channels": (logits.softmax(dim=2), "weights that sum to one over the branches, for every "
+                                          "channel", "the branches compete channel by channel: softmax over the branch axis"),
+            "independent sigmoids": (torch.sigmoid(logits), "a softmax across the branches",
+                                     "sigmoids are SE's independent gates; SK makes the branches compete with a softmax"),
+            "the logits read as (B, C, n)": (logits_of(s).view(b, c, n).softmax(dim=2).transpose(1, 2),
+                                             "the excite output read as (B, n, C)",
+                                             "the first C values belong to branch 1, the next C to branch 2, ..."),
+            "the mean of the branches pooled": (logits_of(s / n).view(b, n, c).softmax(dim=1), "the SUM of the branches "
+                                                "pooled", "squeeze GAP(U_1 + … + U_n); the ReLU makes the mean give "
+                                                "different weights"),
+            "no ReLU in the squeeze": (F.linear(F.linear(s, w1, b1), w2, b2).view(b, n, c).softmax(dim=1),
+                                       "z = relu(W1 s + b1)", "the squeeze is a linear layer followed by a ReLU"),
+        }
         require(ex, torch.is_tensor(out), f"a tensor of shape {(b, n, c)}", describe(out), "return the weights a")
         assert_shape(ex, out, (b, n, c), what="the weights",
                      hint="one weight per sample, branch and channel: (B, n, C)")
-        hints = {
-            "softmax over the channels": ("weights that sum to one over the branches, for every channel",
-                                          "the branches compete channel by channel: softmax over the branch axis (dim=1)"),
-            "independent sigmoids": ("a softmax across the branches",
-                                     "sigmoids are SE's independent gates; SK makes the branches compete with a softmax"),
-            "the logits read as (B, C, n)": ("excite's output read as (B, n, C)",
-                                             "the first C values belong to branch 0, the next C to branch 1, ..."),
-            "the mean of the branches pooled": ("the SUM of the branches pooled",
-                                                "squeeze GAP(U_1 + … + U_n); the ReLU inside squeeze makes the "
-                                                "mean give different weights"),
-        }
-        for name, mistake in wrong.items():
-            reject_mistake(ex, out, expected, mistake, expected=hints[name][0], got=name, hint=hints[name][1])
+        for name, (mistake, expected_text, hint) in wrong.items():
+            reject_mistake(ex, out, expected, mistake, expected=expected_text, got=name, hint=hint)
         assert_close(ex, out, expected, what=f"the weights for {n} branches of shape {shape}",
-                     hint="a = softmax over the branches of excite(squeeze(GAP(Σ_k U_k))), read as (B, n, C)")
+                     hint="a = softmax over the branches of W2 relu(W1 GAP(Σ_k U_k) + b1) + b2, read as (B, n, C)")
     return "2 to 4 branches, batch 1 and 3, odd sizes; softmax over branches, per channel; inputs untouched"
 
 
