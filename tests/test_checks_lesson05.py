@@ -146,6 +146,102 @@ def test_53_rejects(wrong):
 def test_not_implemented_passes_through():
     def todo(*args):
         raise NotImplementedError("Exercise 5.x")
-    for fn in (L.check_boundary, L.check_iou, L.check_mean_std):
+    for fn in (L.check_boundary, L.check_iou, L.check_mean_std, L.check_equal_budget):
         with pytest.raises(NotImplementedError):
             fn(todo)
+
+
+def test_52_names_the_batch_in_words():
+    with pytest.raises(AssertionError) as info:
+        L.check_iou(lambda logits, mask: 0.123)
+    message = str(info.value)
+    assert "batch of 1 image," in message and "1 images" not in message
+
+
+# 5.4 -------------------------------------------------------------------------------------------
+def _params(decoder, width):
+    from fusion_course.models.decoders import SegmentationNet
+    from fusion_course.profiling import count_params
+
+    return count_params(SegmentationNet(decoder, width=width))
+
+
+def _closest(decoder, budget, *, decoder_only=False, first_above=False):
+    """A search of one's own: widths 4..256, by bisection on the (monotone) parameter count."""
+    from fusion_course.models.decoders import SegmentationNet
+    from fusion_course.profiling import count_params
+
+    def count(w):
+        net = SegmentationNet(decoder, width=w)
+        return count_params(net) - (count_params(net.encoder) if decoder_only else 0)
+
+    lo, hi = 4, 256
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
+    if first_above:
+        return hi
+    return lo if abs(count(lo) - budget) <= abs(count(hi) - budget) else hi
+
+
+def ebw_ok(budget):
+    return {d: _closest(d, budget) for d in ("deep", "concat")}
+
+
+def ebw_same_width(budget):
+    w = _closest("concat", budget)
+    return {"deep": w, "concat": w}
+
+
+def ebw_swapped(budget):
+    right = ebw_ok(budget)
+    return {"deep": right["concat"], "concat": right["deep"]}
+
+
+def ebw_decoder_only(budget):
+    return {d: _closest(d, budget, decoder_only=True) for d in ("deep", "concat")}
+
+
+def ebw_first_above(budget):
+    return {d: _closest(d, budget, first_above=True) for d in ("deep", "concat")}
+
+
+def ebw_fit_width(budget):
+    from fusion_course.models.decoders import fit_width
+
+    return {d: fit_width(d, budget) for d in ("deep", "concat")}
+
+
+def ebw_through_the_model(budget):
+    from fusion_course.models.decoders import SegmentationNet
+
+    return {d: SegmentationNet(d, param_budget=budget).width for d in ("deep", "concat")}
+
+
+def test_54_accepts_a_search_of_ones_own():
+    assert "without fit_width" in L.check_equal_budget(ebw_ok)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (ebw_same_width, "one width for both is not one budget"),
+    (ebw_swapped, "swapped"),
+    (ebw_decoder_only, "encoder's"),
+    (ebw_first_above, "first width at or above"),
+    (ebw_fit_width, "asks fit_width"),
+    (ebw_through_the_model, "asks fit_width"),
+    (lambda budget: {"deep": 35.5, "concat": 31}, "an int width"),
+    (lambda budget: (35, 31), "a dict"),
+    (lambda budget: {"deep": 20, "concat": 20 + budget // 10**6}, "one width for both"),
+    (lambda budget: {"deep": 10, "concat": 12}, "closest to the budget"),
+])
+def test_54_names_each_wrong_answer(wrong, words):
+    with pytest.raises(AssertionError, match="Exercise 5.4") as info:
+        L.check_equal_budget(wrong)
+    assert words in str(info.value), str(info.value)
+
+
+def test_54_deep_gets_the_wider_map():
+    """What the exercise asks the learner to predict, on the lesson's budget: the concat conv costs more per channel."""
+    widths = ebw_ok(130_000)
+    assert widths["deep"] > widths["concat"]
+    assert abs(_params("deep", widths["deep"]) - 130_000) < 1_000

@@ -69,6 +69,22 @@ class NearestCFM(_CFMBase):
         return self.h4(self.h3(f) + h1), self.v4(self.v3(f) + v1)
 
 
+class AlignCornersCFM(_CFMBase):
+    def forward(self, low, high):
+        high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=True)
+        h1, h2, v1, v2 = self.paths(low, high)
+        f = h2 * v2
+        return self.h4(self.h3(f) + h1), self.v4(self.v3(f) + v1)
+
+
+class InputResidualCFM(_CFMBase):
+    def forward(self, low, high):
+        h1, h2, v1, v2 = self.paths(low, high)
+        high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        f = h2 * v2
+        return self.h4(self.h3(f) + low), self.v4(self.v3(f) + high)
+
+
 class NoUpsampleCFM(_CFMBase):
     def forward(self, low, high):
         h1, v1 = self.h1(low), self.v1(high)
@@ -105,6 +121,8 @@ def test_6_1_accepts_the_reference(capsys):
     (NoResidualCFM, "residuals"),
     (SwappedCFM, "wrong order"),
     (NearestCFM, "nearest"),
+    (AlignCornersCFM, "align_corners=True"),
+    (InputResidualCFM, "residuals come from the module's inputs"),
     (NoUpsampleCFM, "resize it"),
     (OneOutputCFM, "two maps"),
     (OtherLayersCFM, "layers given"),

@@ -101,30 +101,43 @@ def test_7_1_rejects_an_instance_and_lets_not_implemented_through():
 
 
 # ----------------------------------------------------------------------------- 7.2
-def cost_ratio(out_channels, kernel_size):
-    return 1 / out_channels + 1 / kernel_size**2
+def cost_ratio(out_channels, kernel_size, multiplier):
+    return multiplier / out_channels + multiplier / kernel_size**2
 
 
-@pytest.mark.parametrize("wrong", [
-    lambda n, k: 1 / n,                       # forgets the depthwise term
-    lambda n, k: 1 / k + 1 / n**2,            # arguments swapped in the formula
-    lambda n, k: 1 / k**2,                    # forgets the pointwise term
-    lambda n, k: 1 / (n * k**2),              # multiplies instead of adds
-    lambda n, k: n + k**2,                    # the inverse-ish saving factor
-    lambda n, k: round(1 / n + 1 / k**2, 2),  # rounded
+@pytest.mark.parametrize("wrong, words", [
+    (lambda n, k, d: 1 / n + 1 / k**2, "the lesson's ratio, the case d = 1"),
+    (lambda n, k, d: d / k**2 + 1 / n, "pointwise conv now reads"),
+    (lambda n, k, d: 1 / k**2 + d / n, "depthwise conv itself now makes"),
+    (lambda n, k, d: d / n, "only the pointwise step"),
+    (lambda n, k, d: d / k**2, "only the depthwise step"),
+    (lambda n, k, d: d / k + d / n**2, "play each other's part"),
+    (lambda n, k, d: d * d / (n * k**2), "do not multiply"),
+    (lambda n, k, d: 1 / (d / n + d / k**2), "upside down"),
+    (lambda n, k, d: round(d / n + d / k**2, 2), "write out what each step multiplies"),   # rounded
 ])
-def test_7_2_rejects_mistakes(wrong):
-    with pytest.raises(AssertionError, match="Exercise 7.2"):
+def test_7_2_names_each_wrong_ratio(wrong, words):
+    with pytest.raises(AssertionError, match="Exercise 7.2") as info:
         CHECKS["7.2"](wrong)
+    assert words in str(info.value), str(info.value)
+
+
+def test_7_2_hints_are_distinct_and_never_give_the_ratio():
+    from fusion_course.checks.lesson07 import _RATIO_MISTAKES
+
+    hints = [hint for _, _, hint in _RATIO_MISTAKES]
+    assert len(set(hints)) == len(hints)
+    for hint in hints:
+        assert "d/N" not in hint and "1/N" not in hint and "/ Dk²" not in hint
 
 
 def test_7_2_reference_passes_and_swapped_call_fails():
-    assert "1/N" in CHECKS["7.2"](cost_ratio)
-    assert "1/N" in CHECKS["7.2"](lambda n, k: torch.tensor(1 / n + 1 / k**2))
+    assert "depth multiplier" in CHECKS["7.2"](cost_ratio)
+    assert "depth multiplier" in CHECKS["7.2"](lambda n, k, d: torch.tensor(d / n + d / k**2))
     with pytest.raises(AssertionError):
-        CHECKS["7.2"](lambda kernel_size, out_channels: 1 / out_channels + 1 / kernel_size**2)
+        CHECKS["7.2"](lambda kernel_size, out_channels, d: d / out_channels + d / kernel_size**2)
     with pytest.raises(AssertionError, match="a number"):
-        CHECKS["7.2"](lambda n, k: str(1 / n))
+        CHECKS["7.2"](lambda n, k, d: str(d / n))
 
 
 # ----------------------------------------------------------------------------- 7.3
@@ -214,7 +227,7 @@ def test_every_check_is_fast():
         start = time.perf_counter()
         CHECKS[ex](answer)
         assert time.perf_counter() - start < 5.0, ex   # well under 1 s standalone; generous under load
-    assert math.isclose(cost_ratio(9, 3), 2 / 9)
+    assert math.isclose(cost_ratio(9, 3, 1), 2 / 9)
 
 
 # ----------------------------------------------------------------------------- 7.4 predict a fusion head's cost

@@ -155,6 +155,30 @@ def test_8_3_rejects(wrong):
         CHECKS["8.3"](wrong)
 
 
+def test_8_1_is_counted_by_hand():
+    from fusion_course.models.fusionnet import ResidualBlock
+
+    original_init = nn.Module.__init__
+
+    def ask_the_package(cin, cout):
+        return sum(p.numel() for p in ResidualBlock(cin, cout).parameters())
+
+    def ask_torch_layer_by_layer(cin, cout):
+        return rb_params(cin, cout) + 0 * nn.Conv2d(cin, cout, 3).weight.numel()
+
+    for answer, built in ((ask_the_package, "ResidualBlock"), (ask_torch_layer_by_layer, "Conv2d")):
+        with pytest.raises(AssertionError, match=f"builds {built} and asks PyTorch"):
+            CHECKS["8.1"](answer)
+    assert nn.Module.__init__ is original_init                              # the spy is removed
+    check("8.1", rb_params)                                                # and a count by hand still passes
+
+
+def test_8_3_first_map_assumed_finest_gets_its_own_hint():
+    with pytest.raises(AssertionError, match="FIRST map's size") as info:
+        CHECKS["8.3"](fuse_at_first)
+    assert "published choice" not in str(info.value)
+
+
 def test_coarsest_gets_a_teaching_hint():
     with pytest.raises(AssertionError, match="smallest map's size"):
         CHECKS["8.3"](fuse_at_coarsest)
@@ -184,7 +208,7 @@ def matched_width(target_params):
 
     width, best = 0.125, None
     for _ in range(8):
-        params = n_params(build_variant("normalized", 1, 10, width=width))
+        params = n_params(build_variant("normalized", 1, 12, width=width))
         error = abs(params / target_params - 1)
         if best is None or error < best[0]:
             best = (error, width)
@@ -202,7 +226,7 @@ def matched_width_bisection(target_params):
     low, high = 0.02, 0.5
     for _ in range(14):
         mid = (low + high) / 2
-        if n_params(build_variant("normalized", 1, 10, width=mid)) < target_params:
+        if n_params(build_variant("normalized", 1, 12, width=mid)) < target_params:
             low = mid
         else:
             high = mid
@@ -213,7 +237,7 @@ def matched_width_square_law(target_params):
     """Another right analysis, without a search: parameters grow with width², from one count (a tensor back)."""
     from fusion_course.models.fusionnet import build_variant
 
-    base = n_params(build_variant("normalized", 1, 10, width=0.125))
+    base = n_params(build_variant("normalized", 1, 12, width=0.125))
     return torch.tensor(0.125 * (target_params / base) ** 0.5)
 
 
@@ -223,7 +247,7 @@ def test_8_4_accepts_right_designs(answer, capsys):
     assert "Exercise 8.4 passed" in capsys.readouterr().out
 
 
-BASE = 143_325      # normalized at width 0.125, 1 input channel, 10 classes
+BASE = 143_525      # normalized at width 0.125, 1 input channel, 12 classes: what lesson 08 prints
 
 
 @pytest.mark.parametrize("wrong, words", [
@@ -259,7 +283,7 @@ def test_8_4_targets_can_be_matched_and_the_check_is_fast():
 
     from fusion_course.models.fusionnet import build_variant
 
-    assert n_params(build_variant("normalized", 1, 10, width=0.125)) == BASE
+    assert n_params(build_variant("normalized", 1, 12, width=0.125)) == BASE
     start = time.perf_counter()
     CHECKS["8.4"](matched_width)
     assert time.perf_counter() - start < 2.0

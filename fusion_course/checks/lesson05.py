@@ -3,17 +3,22 @@
 5.1 ``boundary_pixels(mask)``: the inner boundary of a binary mask (the pixels a boundary metric scores).
 5.2 ``iou_from_logits(logits, mask)``: per-image IoU of a predicted mask, averaged over the batch.
 5.3 ``mean_std(values)``: mean and sample standard deviation over seeds.
+5.4 ``equal_budget_widths(budget) -> {"deep": w, "concat": w}``: the fused-map widths at which the deep-only and
+    the concat decoder's whole models each have the parameter count closest to ``budget``, found without
+    ``fit_width``. Named mistakes: one width for both, the budget matched by the decoder alone (encoder left
+    out), the first width above the budget instead of the closest, the two widths swapped.
 """
 from __future__ import annotations
 
 import math
 import statistics
+import sys
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from ._tools import assert_close, call, fail, generator, require, unchanged
+from ._tools import assert_close, call, describe, fail, generator, require, unchanged
 
 
 def _masks(n: int, h: int, w: int, seed: int) -> torch.Tensor:
@@ -75,7 +80,8 @@ def check_iou(fn: Callable) -> str:
         if abs(got - float(((torch.sigmoid(logits) > 0.5) & t).sum()) / max(1.0, float(((torch.sigmoid(logits) > 0.5) | t).sum()))) < 1e-9 \
                 and abs(got - expected) > 1e-6:
             fail(ex, "the mean of per-image IoUs", "a pooled IoU")
-        require(ex, math.isfinite(got) and abs(got - expected) < 1e-5, f"IoU for a batch of {n} images of {h}×{w}",
+        images = "1 image" if n == 1 else f"{n} images"
+        require(ex, math.isfinite(got) and abs(got - expected) < 1e-5, f"the mean IoU of a batch of {images}, {h}×{w} each",
                 f"{got:.4f}", "a pixel is predicted foreground when its LOGIT is > 0 (probability > 0.5); IoU = "
                 "|pred ∧ mask| / |pred ∨ mask| per image, then the mean over images")
     # both empty: a perfect prediction of "nothing here"
@@ -111,4 +117,74 @@ def check_mean_std(fn: Callable) -> str:
     return "4 lists incl. equal values and n = 2; n − 1 in the variance; ValueError for fewer than 2 runs"
 
 
-CHECKS = {"5.1": check_boundary, "5.2": check_iou, "5.3": check_mean_std}
+# ------------------------------------------------------------------------------------------- 5.4
+_BUDGETS = (130_000, 150_000, 200_000)
+
+
+def _call_without(ex: str, banned, fn: Callable, *args):
+    """Call ``fn(*args)``; fail if it ran ``banned`` (a function whose code object is watched) on the way."""
+    seen: list[bool] = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is banned.__code__:
+            seen.append(True)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        out = call(ex, fn, *args, what="equal_budget_widths(budget)")
+    finally:
+        sys.setprofile(previous)
+    if seen:
+        fail(ex, "widths found by your own search", "a function that asks fit_width (directly, or through "
+             "SegmentationNet without a width)", "fit_width is the package's answer: build the models at "
+             "widths of your choice and count their parameters")
+    return out
+
+
+def check_equal_budget(fn: Callable) -> str:
+    from ..models.decoders import SegmentationNet, fit_width
+    from ..profiling import count_params
+
+    ex = "5.4"
+
+    def params(decoder: str, width: int) -> int:
+        return count_params(SegmentationNet(decoder, width=width))
+
+    for budget in _BUDGETS:
+        got = _call_without(ex, fit_width, fn, budget)
+        require(ex, isinstance(got, dict) and set(got) == {"deep", "concat"}, 'a dict {"deep": width, "concat": width}',
+                describe(got))
+        widths = {}
+        for name, w in got.items():
+            if isinstance(w, torch.Tensor) and w.numel() == 1:
+                w = w.item()
+            require(ex, isinstance(w, int) or (isinstance(w, float) and w.is_integer()),
+                    f"an int width for {name!r}", describe(w), "a width is a number of channels")
+            widths[name] = int(w)
+        right = {d: fit_width(d, budget) for d in ("deep", "concat")}
+        if widths == right:
+            continue
+        expected = f"the widths whose whole models come closest to {budget:,} parameters"
+        shown = ", ".join(f"{d} width {w}: {params(d, w):,} parameters" for d, w in widths.items())
+        encoder = count_params(SegmentationNet("deep", width=4).encoder)
+        if widths["deep"] == widths["concat"]:
+            hint = ("one width for both is not one budget: the concat decoder's 1×1 conv reads every level's channels, "
+                    "the deep-only decoder's only the deepest level's, so the same width costs them different amounts")
+        elif widths == {"deep": right["concat"], "concat": right["deep"]}:
+            hint = "the two widths are swapped: which decoder spends more of the budget on its fusion layer?"
+        elif all(params(d, w) - encoder > 0.8 * budget for d, w in widths.items()):
+            hint = (f"the budget counts the whole model, the encoder's {encoder:,} parameters included, not the "
+                    "decoder alone")
+        elif all(abs(widths[d] - right[d]) <= 1 and params(d, widths[d]) >= budget for d in widths):
+            hint = ("that is the first width at or above the budget; the fair width is the one whose count is "
+                    "closest to it, above or below")
+        else:
+            hint = ("count the parameters of SegmentationNet(decoder, width=w) for the widths you try, and keep, "
+                    "for each decoder, the width whose count is closest to the budget")
+        fail(ex, expected, shown, hint)
+    return (f"deep-only and concat widths at {len(_BUDGETS)} budgets ({', '.join(f'{b:,}' for b in _BUDGETS)}), "
+            "each model closest to its budget, found without fit_width")
+
+
+CHECKS = {"5.1": check_boundary, "5.2": check_iou, "5.3": check_mean_std, "5.4": check_equal_budget}

@@ -67,14 +67,14 @@ def _masks(seed: int = 0) -> list[torch.Tensor]:
 def _cfm_variant(cfm: torch.nn.Module, low: torch.Tensor, high: torch.Tensor, kind: str):
     mode = "nearest" if kind == "nearest" else "bilinear"
     if high.shape[-2:] != low.shape[-2:]:
-        kw = {} if mode == "nearest" else {"align_corners": False}
+        kw = {} if mode == "nearest" else {"align_corners": kind == "align_corners"}
         high = F.interpolate(high, size=low.shape[-2:], mode=mode, **kw)
     h1 = cfm.h1(low)
     h2 = cfm.h2(h1)
     v1 = cfm.v1(high)
     v2 = cfm.v2(v1)
     fuse = h2 + v2 if kind == "add" else h2 * v2
-    res_h, res_v = (0, 0) if kind == "no_residual" else (h1, v1)
+    res_h, res_v = {"no_residual": (0, 0), "residual_inputs": (low, high)}.get(kind, (h1, v1))
     h4 = cfm.h4(cfm.h3(fuse) + res_h)
     v4 = cfm.v4(cfm.v3(fuse) + res_v)
     if kind == "no_fuse":   # each path ignores the other
@@ -91,6 +91,10 @@ _CFM_MISTAKES = {
     "swapped": "the outputs come back in the wrong order: return (h4, v4), the low-level path first",
     "nearest": "`high` was upsampled with nearest-neighbour; use bilinear interpolation to `low`'s size",
     "no_fuse": "each path is refined on its own: feed the product of the two paths to h3 and v3",
+    "align_corners": "`high` was upsampled with align_corners=True, which stretches the corner pixels onto the "
+                     "corners; CFM (and the paper's code) resizes with align_corners=False",
+    "residual_inputs": "the residuals come from the module's inputs (low, high); the residual of each path is its "
+                       "own first CBR's output, the step before the cross",
 }
 
 
@@ -147,7 +151,7 @@ def check_cfm(cfm_class: Any) -> str:
                     if _matches(out[0], alt[0]) and _matches(out[1], alt[1]):
                         fail(ex, "the outputs of CFM", "the outputs of a different module", hint)
             assert_close(ex, out[0], expected[0], "h4",
-                         "follow the equations: h1, h2 and v1, v2, their product, then h3 = CBR(f) + h1, h4 = CBR(h3)")
+                         "follow the lesson's CFM equations (section 2) step by step, one CBR per step")
             assert_close(ex, out[1], expected[1], "v4", "the v path mirrors the h path: v3 = CBR(f) + v1, v4 = CBR(v3)")
     return "CFM forward matches the reference on 3 shapes (batch 1, odd and non-square maps, equal sizes)"
 
@@ -187,8 +191,9 @@ def check_ppa_weight(fn: Any) -> str:
                 if _matches(out, variant(mask), atol=1e-4):
                     fail(ex, "the PPA weight map", "a different map", hint)
             assert_close(ex, out, expected, "weight map",
-                         "w = 1 + 5·|local mean over a 31×31 window − mask|, the same size as the mask", atol=1e-4)
-    return "w = 1 + 5·|avgpool31(g) − g| on 3 masks (batch 1, odd and non-square sizes)"
+                         "follow the lesson's weight-map equation (section 2, Focus); the map has the mask's size",
+                         atol=1e-4)
+    return "the PPA weight map on 3 masks (batch 1, odd and non-square sizes)"
 
 
 # ----------------------------------------------------------------------------- 6.3 weighted IoU
@@ -229,7 +234,8 @@ def check_weighted_iou(fn: Any) -> str:
             for _, (opts, hint) in _WIOU_MISTAKES.items():
                 if _matches(out, _wiou_reference(logits, mask, weight, **opts)):
                     fail(ex, "the weighted IoU loss", "a different loss", hint)
-            assert_close(ex, out, expected, "loss", "wIoU = 1 − (Σw·p·g + 1) / (Σw·(p+g) − Σw·p·g + 1), p = sigmoid(logits)")
+            assert_close(ex, out, expected, "loss", "follow the lesson's weighted-IoU equation (section 2, Focus), "
+                                                    "with p the probabilities of the logits")
         require(ex, out.requires_grad, "a loss that gradients flow through", "a tensor with no grad_fn",
                 "stay in torch: no .detach(), .item(), .numpy() or torch.no_grad() inside the loss")
         (grad,) = torch.autograd.grad(out.sum(), logits)

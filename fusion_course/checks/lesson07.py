@@ -4,8 +4,9 @@
   depthwise k×k conv (``groups=in_channels``, no bias) → BatchNorm → ReLU, then pointwise 1×1 conv
   (no bias) → BatchNorm → ReLU. Checked on several channel counts, kernels, strides and odd sizes
   against the layers it must contain and against the parameter count of torchvision's blocks.
-* 7.2 ``cost_ratio(out_channels, kernel_size) -> float``: ``1/N + 1/Dk²``, compared with the measured
-  parameter ratio of real ``nn.Conv2d`` layers.
+* 7.2 ``cost_ratio(out_channels, kernel_size, multiplier) -> float``: the cost of a depthwise separable conv
+  with depth multiplier ``d`` (``d`` depthwise filters per input channel) over a standard conv's, compared with the
+  parameter ratio measured on real ``nn.Conv2d`` layers; eight known wrong ratios get their own hint.
 * 7.3 ``TwoLevelAttention(channels)``: ``forward(x1, x2) -> (B, C, H, W)``, with the given
   ``self.fc = nn.Linear(2C, 2)``: ``w = softmax(fc(GAP([x1 ‖ x2])))`` per sample, ``w_0·x1 + w_1·x2``.
   Checked at batch 1, 3, 4 and 64 for one weight pair per sample and no mixing across the batch.
@@ -125,27 +126,65 @@ def check_separable_conv(cls: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- 7.2
+def _separable_ratio_measured(cin: int, n: int, k: int, d: int) -> float:
+    """Parameters of a separable conv with depth multiplier ``d`` over those of a standard conv, counted on layers."""
+    def params(m: nn.Module) -> int:
+        return sum(p.numel() for p in m.parameters())
+
+    standard = params(nn.Conv2d(cin, n, k, bias=False))
+    separable = params(nn.Conv2d(cin, d * cin, k, groups=cin, bias=False)) + params(nn.Conv2d(d * cin, n, 1, bias=False))
+    return separable / standard
+
+
+# (name, wrong ratio as a function of N, Dk, d, hint). The hints name the cause, never the right ratio.
+_RATIO_MISTAKES = [
+    ("lesson", lambda n, k, d: 1 / n + 1 / k ** 2,
+     "that is the lesson's ratio, the case d = 1: with a multiplier d the depthwise conv makes d maps per input "
+     "channel, and both steps change"),
+    ("no_d_pointwise", lambda n, k, d: d / k ** 2 + 1 / n,
+     "the depthwise step grew with d, but the pointwise conv now reads the depthwise conv's d·M output channels, not M"),
+    ("no_d_depthwise", lambda n, k, d: 1 / k ** 2 + d / n,
+     "the pointwise step grew with d, but the depthwise conv itself now makes d maps per input channel"),
+    ("no_depthwise", lambda n, k, d: d / n,
+     "only the pointwise step was counted: the depthwise conv costs something too"),
+    ("no_pointwise", lambda n, k, d: d / k ** 2,
+     "only the depthwise step was counted: the 1×1 pointwise conv that mixes the channels costs something too"),
+    ("swapped", lambda n, k, d: d / k + d / n ** 2,
+     "N and Dk play each other's part: the first argument is the number of output channels N, the second the "
+     "kernel size Dk, and it is the kernel's area Dk² that a 1×1 conv saves"),
+    ("product", lambda n, k, d: d * d / (n * k ** 2),
+     "the two steps run one after the other, so their costs add; they do not multiply"),
+    ("inverted", lambda n, k, d: 1 / (d / n + d / k ** 2),
+     "upside down: the ratio is separable / standard, below 1 whenever the separable conv is the cheaper one"),
+]
+
+
 def check_cost_ratio(fn: Any) -> str:
-    """Compare ``fn(N, Dk)`` with the measured parameter ratio of real convolutions."""
+    """Compare ``fn(N, Dk, d)`` with the parameter ratio measured on real convolutions, naming known wrong ratios."""
     ex = "7.2"
     if not callable(fn):
-        fail(ex, "a function cost_ratio(out_channels, kernel_size)", describe(fn), "pass the function itself")
+        fail(ex, "a function cost_ratio(out_channels, kernel_size, multiplier)", describe(fn), "pass the function itself")
     cin = 16
-    for n, k in [(64, 3), (3, 5), (256, 1), (10, 7), (1, 3), (512, 3)]:
-        got = call(ex, fn, n, k, what="cost_ratio")
+    # multipliers above 1 first: with d = 1 several wrong ratios coincide with the right one
+    for n, k, d in [(64, 3, 2), (3, 5, 3), (256, 1, 4), (10, 7, 2), (1, 3, 2), (512, 3, 1), (24, 5, 1)]:
+        got = call(ex, fn, n, k, d, what="cost_ratio")
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
-        require(ex, isinstance(got, (int, float)) and not isinstance(got, bool), "a number", describe(got),
+        require(ex, isinstance(got, numbers.Real) and not isinstance(got, bool), "a number", describe(got),
                 "return a Python float")
-        standard = k * k * cin * n                      # nn.Conv2d(cin, n, k, bias=False).weight.numel()
-        separable = k * k * cin + cin * n               # depthwise (cin, 1, k, k) + pointwise (n, cin, 1, 1)
-        measured = separable / standard
-        if abs(float(got) - measured) > 1e-6 * measured:   # float32 answers pass, rounded ones do not
-            fail(ex, f"cost_ratio({n}, {k}) to equal the measured ratio of parameters (and multiply-adds) "
-                     f"of a separable vs a standard {k}×{k} conv to {n} channels", f"{float(got):.6g}",
-                 "write both costs out (depthwise k·k·M, pointwise M·N, standard k·k·M·N), divide, and simplify; "
-                 "the first argument is the number of output channels N, the second the kernel size")
-    return "1/N + 1/Dk² matches the measured parameter ratio for 6 (N, Dk) pairs, incl. 1×1 kernels"
+        measured = _separable_ratio_measured(cin, n, k, d)
+        if abs(float(got) - measured) <= 1e-6 * measured:     # float32 answers pass, rounded ones do not
+            continue
+        expected = (f"cost_ratio({n}, {k}, {d}) to equal the measured ratio of parameters (and multiply-adds) of a "
+                    f"separable {k}×{k} conv with multiplier {d} to a standard one, {n} output channels")
+        for _, wrong, hint in _RATIO_MISTAKES:
+            value = wrong(n, k, d)
+            if abs(value - measured) > 1e-9 * measured and abs(float(got) - value) <= 1e-6 * abs(value):
+                fail(ex, expected, f"{float(got):.6g}", hint)
+        fail(ex, expected, f"{float(got):.6g}",
+             "write out what each step multiplies per output pixel (depthwise with its d maps per channel, pointwise, "
+             "and the standard conv), divide, and simplify: the map size and M cancel")
+    return "the separable/standard ratio with a depth multiplier matches the measured one for 7 (N, Dk, d) triples"
 
 
 # ----------------------------------------------------------------------------- 7.3
@@ -270,7 +309,7 @@ _HEAD_HINTS = {
                "everything runs there), 'fine' the mask head (laterals at each level's own size, fusion at the finest)",
     "flops": "count_macs counts multiply-adds, one per weight per output pixel; FLOPs count the multiply and the add "
              "separately and are twice as many",
-    "per pixel": "a 1×1 conv does its C_in·C_out multiply-adds at EVERY output pixel: multiply by the H·W it runs at",
+    "per pixel": "a 1×1 conv repeats its work at EVERY output pixel: the count grows with the H·W it runs at",
     "concat c": "the fusion conv reads the concatenation of all n lateral maps: n·c input channels, not c",
     "bias": "the counter counts convolutions, linear layers and matrix products only: bias additions, BatchNorm, "
             "ReLU, pooling and resizing count 0",
@@ -335,8 +374,8 @@ def check_fusion_head_macs(fn: Any) -> str:
                 if value != true and count == value:
                     fail(ex, expected, got_text, _HEAD_HINTS[name])
             fail(ex, expected, got_text,
-                 "add up C_in·C_out·H·W of every 1×1 conv at the size it runs at: the n laterals (C_i → c), then the "
-                 "fusion conv (n·c → c); the pooling, BatchNorm, ReLU, resizing and biases count 0")
+                 "add up the multiply-adds of every 1×1 conv at the size it runs at: the n laterals (C_i → c), then "
+                 "the fusion conv (n·c → c); the pooling, BatchNorm, ReLU, resizing and biases count 0")
     return "multiply-adds match count_macs for both heads on 4 pyramids (MobileNetV3-small at 224, non-square, odd, 2 levels)"
 
 

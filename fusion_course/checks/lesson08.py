@@ -8,8 +8,8 @@ build a parameter-matched control.
   ``Σ_k softmax(β)_k · b_k`` with learnable ``β``; ``weights()`` returns the normalised weights.
 * 8.3 ``fuse_at_finest(maps, weights) -> (B, C, H, W)``: bilinear upsampling of every map to the
   largest map's size, then ``Σ_i w_i · map_i``.
-* 8.4 ``matched_width(target_params) -> float``: the width at which ``build_variant("normalized", 1, 10,
-  width=w)`` has within 2 % of ``target_params`` parameters: the control that tells "this variant lost a
+* 8.4 ``matched_width(target_params) -> float``: the width at which ``build_variant("normalized", 1, 12,
+  width=w)`` (lesson 08's ablation: 1 input channel, 12 classes) has within 2 % of ``target_params`` parameters: the control that tells "this variant lost a
   branch" from "this variant lost parameters". Checked by building the model at the returned width for
   four targets (the ablation's "without b4" among them), below and above the ablation's own size. Named
   mistakes: the ablation's width unchanged (no control), the width scaled like the parameters (they grow
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -29,6 +30,22 @@ from ._tools import assert_close, assert_module, assert_shape, call, describe, f
 
 
 # ----------------------------------------------------------------------------- 8.1
+@contextmanager
+def _modules_built(names: list[str]):
+    """Record the class name of every ``nn.Module`` constructed inside the block (8.1 is counted by hand)."""
+    original = nn.Module.__init__
+
+    def spy(self, *args, **kwargs):
+        names.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    nn.Module.__init__ = spy
+    try:
+        yield names
+    finally:
+        nn.Module.__init__ = original
+
+
 def check_residual_block_params(fn: Any) -> str:
     """Compare the learner's count with ``ResidualBlock(in, out)`` for several channel pairs."""
     from ..models.fusionnet import ResidualBlock
@@ -39,7 +56,12 @@ def check_residual_block_params(fn: Any) -> str:
              "pass the function itself to check(...)")
     pairs = [(32, 64), (256, 512), (64, 64), (3, 5), (7, 7), (1, 2)]
     for cin, cout in pairs:
-        got = call(ex, fn, cin, cout, what="residual_block_params")
+        with _modules_built([]) as built:
+            got = call(ex, fn, cin, cout, what="residual_block_params")
+        if built:
+            fail(ex, "a count made by hand, from the layers' shapes", f"a function that builds {built[0]} and asks "
+                 "PyTorch", "the exercise is to predict the count before PyTorch does: add up each layer's weights, "
+                 "biases and BatchNorm parameters from the channel counts")
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if isinstance(got, float) and got.is_integer():
@@ -51,9 +73,9 @@ def check_residual_block_params(fn: Any) -> str:
             same = cin == cout
             hint = ("when in_channels == out_channels the shortcut is the identity: no 1×1 conv, no BN"
                     if same else
-                    "list every layer: conv3×3 weights (in·out·9) AND its bias (out); BatchNorm has 2 learnable "
-                    "numbers per channel (γ and β; the running mean/var are buffers); the 1×1 shortcut "
-                    "conv has a bias and its own BatchNorm")
+                    "list every layer: each 3×3 conv's weights AND its bias; BatchNorm has 2 learnable numbers per "
+                    "channel (γ and β; the running mean/var are buffers); the 1×1 shortcut conv has a bias and its "
+                    "own BatchNorm")
             fail(ex, f"residual_block_params({cin}, {cout}) to match the real block", f"{got} (off by {got - true:+d})",
                  hint)
     return "residual block counts match for 6 channel pairs, identity and projection shortcuts"
@@ -143,9 +165,13 @@ def check_fuse_at_finest(fn: Any) -> str:
         finest = tuple(expected.shape)
         if isinstance(out, torch.Tensor) and tuple(out.shape) != finest:
             smallest = min((m.shape[-2], m.shape[-1]) for m in ms)
-            hint = ("that is the smallest map's size, the published choice this exercise fixes: upsample to the largest"
-                    if tuple(out.shape[-2:]) == smallest else
-                    "find the largest map by its H×W (it is not always the first one) and resize the others to it")
+            if tuple(out.shape[-2:]) == tuple(ms[0].shape[-2:]):
+                hint = ("that is the FIRST map's size: the maps come in any order here, and the finest is not always "
+                        "first; find the map with the most pixels (H·W) and resize the others to it")
+            elif tuple(out.shape[-2:]) == smallest:
+                hint = "that is the smallest map's size, the published choice this exercise fixes: upsample to the largest"
+            else:
+                hint = "find the largest map by its H×W (it is not always the first one) and resize the others to it"
             fail(ex, f"output shape {finest}", f"{tuple(out.shape)}", hint)
         assert_shape(ex, out, finest, "fused output")
         assert_close(ex, out, expected, "fused output",
@@ -155,13 +181,14 @@ def check_fuse_at_finest(fn: Any) -> str:
 
 # ----------------------------------------------------------------------------- 8.4
 _ABLATION_WIDTH = 0.125
+_CLASSES = 12          # lesson 08's ablation: 1 input channel, 12 classes (4 shapes × 3 textures)
 _MATCH_TOLERANCE = 0.02
 
 
 def _normalized_params(width: float) -> int:
     from ..models.fusionnet import build_variant
 
-    return sum(p.numel() for p in build_variant("normalized", 1, 10, width=width).parameters())
+    return sum(p.numel() for p in build_variant("normalized", 1, _CLASSES, width=width).parameters())
 
 
 def _as_width(value: Any) -> float | None:
@@ -182,7 +209,7 @@ def check_matched_width(fn: Any) -> str:
         fail(ex, "a function matched_width(target_params)", describe(fn),
              "pass the function itself to check(...), without calling it")
     base = _normalized_params(_ABLATION_WIDTH)
-    without_b4 = sum(p.numel() for p in build_variant("without b4", 1, 10, width=_ABLATION_WIDTH).parameters())
+    without_b4 = sum(p.numel() for p in build_variant("without b4", 1, _CLASSES, width=_ABLATION_WIDTH).parameters())
     for target in (without_b4, 75_000, 180_000, 480_000):
         got = call(ex, fn, target, what="matched_width")
         width = _as_width(got)
@@ -200,7 +227,7 @@ def check_matched_width(fn: Any) -> str:
         off = params / target - 1
         if abs(off) <= _MATCH_TOLERANCE:
             continue
-        expected = (f"build_variant('normalized', 1, 10, width=matched_width({target:,})) to have within "
+        expected = (f"build_variant('normalized', 1, {_CLASSES}, width=matched_width({target:,})) to have within "
                     f"{_MATCH_TOLERANCE * 100:g} % of {target:,} parameters")
         got_text = f"width {width:.4g}: {params:,} parameters ({100 * abs(off):.1f} % {'more' if off > 0 else 'fewer'})"
         near = lambda x: math.isclose(width, x, rel_tol=1e-3)   # noqa: E731
