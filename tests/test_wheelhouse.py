@@ -80,3 +80,30 @@ def test_bad_input_is_one_line_with_exit_2(argv, words, capsys):
     assert cli.main(["wheelhouse", *argv, "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_other_platforms_run_pip_with_their_own_environment_markers():
+    steps = wh.plan(Path("wh"), ["linux", "windows"], ["3.11"], ["torch>=2.4"], PINS)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    by_name = {s.what.split(",")[0]: list(s.argv) for s in steps}
+    windows = by_name["windows"]
+    assert windows[:6] == [sys.executable, "-m", "fusion_course.commands.wheelhouse", "pip-as", "windows", "3.11"]
+    if sys.platform == "linux" and here == "3.11":
+        assert by_name["linux"][:3] == [sys.executable, "-m", "pip"]
+
+
+def test_pip_as_evaluates_markers_for_the_target(monkeypatch):
+    from pip._vendor.packaging import markers
+
+    seen = {}
+
+    def fake_main(argv):
+        seen["argv"] = argv
+        seen["windows"] = markers.Marker('platform_system == "Windows" and python_version == "3.12"').evaluate()
+        seen["linux"] = markers.Marker('platform_system == "Linux"').evaluate()
+        return 0
+
+    monkeypatch.setattr("pip._internal.cli.main.main", fake_main)
+    monkeypatch.setattr(markers, "default_environment", markers.default_environment)   # restored after the test
+    assert wh.pip_as("windows", "3.12", ["download", "x"]) == 0
+    assert seen == {"argv": ["download", "x"], "windows": True, "linux": False}

@@ -15,8 +15,14 @@ installs with no internet, from the course folder:
 PyTorch: PyPI serves CPU builds for macOS (Apple silicon) and Windows, but for Linux only the CUDA build,
 which pulls about 3 GB of NVIDIA libraries. A teacher who can reach PyTorch's own index adds
 ``--torch-index https://download.pytorch.org/whl/cpu``: on Linux, torch and torchvision then come as their
-``+cpu`` builds (a few hundred MB; ``torch==X`` in the constraints matches ``X+cpu``), everything else
-from PyPI. ``--dry-run`` prints the pip commands and downloads nothing.
+``+cpu`` builds (``torch==X`` in the constraints matches ``X+cpu``), everything else from PyPI.
+``--dry-run`` prints the pip commands and downloads nothing.
+
+Another OS than the one running the command: ``pip download --platform`` picks the target's wheels, but
+evaluates the environment markers of dependencies (``; platform_system == "Linux"``) for the machine it runs
+on (pypa/pip#4304, #10050), so a Windows download from Linux would chase Linux-only packages and miss
+Windows-only ones. Those downloads therefore run pip with the target OS's marker values
+(:data:`MARKERS`, :func:`pip_as`).
 
 Exit status 0 when every download succeeded, 1 when pip failed, 2 for bad input.
 """
@@ -39,6 +45,12 @@ PLATFORMS: dict[str, tuple[str, ...]] = {
     "linux": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
     "macos": ("macosx_14_0_arm64",),
     "windows": ("win_amd64",),
+}
+# PEP 508 marker values of each target OS (and its CPU), for pip_as().
+MARKERS: dict[str, dict[str, str]] = {
+    "linux": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
+    "macos": {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
+    "windows": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
 }
 PYPI = "https://pypi.org/simple"
 BUILD_TOOLS = ("setuptools>=68", "wheel")
@@ -91,9 +103,40 @@ def _python_tag(version: str) -> tuple[str, str]:
     return version.strip(), f"cp3{m.group(1)}"
 
 
+def native() -> str | None:
+    """The name in :data:`PLATFORMS` of the OS running this, if it is one of them."""
+    return {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform)
+
+
+def pip_for(name: str, version: str) -> tuple[str, ...]:
+    """How to run pip for target ``name`` and Python ``version``: plain pip, or :func:`pip_as` for markers."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if name == native() and version == here:
+        return (sys.executable, "-m", "pip")
+    return (sys.executable, "-m", "fusion_course.commands.wheelhouse", "pip-as", name, version)
+
+
+def pip_as(name: str, version: str, argv: list[str]) -> int:
+    """Run pip with the environment markers of OS ``name`` and Python ``version`` (see the module's note).
+
+    pip's vendored ``packaging`` reads the running machine's values from ``markers.default_environment()``
+    whenever it evaluates a dependency's marker; replacing that function is the whole workaround.
+    """
+    from pip._internal.cli import main as pip_cli
+    from pip._vendor.packaging import markers
+
+    target = {**MARKERS[name], "python_version": version, "python_full_version": f"{version}.0",
+              "implementation_name": "cpython", "platform_python_implementation": "CPython"}
+    here = markers.default_environment
+    markers.default_environment = lambda: {**here(), **target}
+    return int(pip_cli.main(argv) or 0)
+
+
 def plan(out: Path, platforms: list[str], pythons: list[str], reqs: list[str], constraints: Path,
-         torch_index: str | None = None, pip: tuple[str, ...] = (sys.executable, "-m", "pip")) -> list[Step]:
+         torch_index: str | None = None, pip: tuple[str, ...] | None = None) -> list[Step]:
     """The pip commands that fill ``out``: per platform and Python, binary wheels only, at the pinned versions.
+
+    ``pip`` replaces the pip command of every step (tests); by default each step gets :func:`pip_for`.
 
     >>> (step,) = plan(Path("wh"), ["windows"], ["3.11"], ["torch>=2.4"], Path("c.txt"), pip=("pip",))
     >>> step.shell()
@@ -103,7 +146,7 @@ def plan(out: Path, platforms: list[str], pythons: list[str], reqs: list[str], c
     for name in platforms:
         for version in pythons:
             version, abi = _python_tag(version)
-            argv = [*pip, "download", "--dest", str(out / name), "--only-binary=:all:"]
+            argv = [*(pip or pip_for(name, version)), "download", "--dest", str(out / name), "--only-binary=:all:"]
             for tag in PLATFORMS[name]:
                 argv += ["--platform", tag]
             argv += ["--python-version", version, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none"]
@@ -178,3 +221,9 @@ def main(argv: list[str]) -> int:
     print(f"wrote {out}/ ({size / 2**30:.2f} GiB): copy it to a USB stick or serve it; {out}/README.txt has each "
           "learner's install command")
     return 0
+
+
+if __name__ == "__main__":   # python -m fusion_course.commands.wheelhouse pip-as OS X.Y <pip arguments>
+    if len(sys.argv) < 4 or sys.argv[1] != "pip-as" or sys.argv[2] not in MARKERS:
+        sys.exit("usage: python -m fusion_course.commands.wheelhouse pip-as linux|macos|windows X.Y <pip arguments>")
+    sys.exit(pip_as(sys.argv[2], sys.argv[3], sys.argv[4:]))
