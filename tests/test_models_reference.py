@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import functools
 import sys
 from pathlib import Path
@@ -105,6 +106,23 @@ def cases() -> dict[str, Callable[[], tuple[nn.Module, Any]]]:
     return {**_registry_cases(), **_variant_cases(), **_fusion_cases(), **_block_cases()}
 
 
+# Keys renamed on purpose, with the models they apply to. FusionNet's stem and conv2 became ConvBNAct blocks
+# (stem.conv.weight -> stem.conv.0.weight, stem.bn.* -> stem.conv.1.*); old checkpoints still load
+# (test_fusionnet_reads_checkpoints_saved_before_convbnact).
+RENAMED = {
+    ("model:fusionnet", "variant:"): [(re.compile(r"^(stem|conv2)\.conv\.(weight|bias)$"), r"\1.conv.0.\2"),
+                                      (re.compile(r"^(stem|conv2)\.bn\.(\w+)$"), r"\1.conv.1.\2")],
+}
+
+
+def renamed(case: str, key: str) -> str:
+    for prefixes, rules in RENAMED.items():
+        if case.startswith(prefixes):
+            for pattern, new in rules:
+                key = pattern.sub(new, key)
+    return key
+
+
 def _digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
 
@@ -146,6 +164,7 @@ def test_same_weights_and_outputs_as_reference(name: str, reference: dict[str, A
     torch.set_num_threads(2)
     exact = _where() in reference
     ref = reference.get(_where(), next(iter(reference.values())))[name]
+    ref = {**ref, "weights": {renamed(name, k): v for k, v in ref["weights"].items()}}
     got = run_case(cases()[name])
     assert list(got["weights"]) == list(ref["weights"]), "state-dict keys (names or order) changed"
     assert [list(o["shape"]) for o in got["outputs"]] == [o["shape"] for o in ref["outputs"]]
@@ -157,6 +176,23 @@ def test_same_weights_and_outputs_as_reference(name: str, reference: dict[str, A
     else:        # other kernels round differently: equal to float32 precision
         for a, b in zip(got["outputs"], ref["outputs"]):
             torch.testing.assert_close(torch.tensor(a["head"]), torch.tensor(b["head"]), rtol=1e-3, atol=1e-4)
+
+
+def test_fusionnet_reads_checkpoints_saved_before_convbnact() -> None:
+    from fusion_course.models.fusionnet import FusionNet, NormalizedFusionNet
+
+    for cls in (FusionNet, NormalizedFusionNet):
+        torch.manual_seed(0)
+        saved = cls(3, 10, width=0.25).eval()
+        old_layout = {re.sub(r"^(stem|conv2)\.conv\.0\.", r"\1.conv.", re.sub(r"^(stem|conv2)\.conv\.1\.", r"\1.bn.", k)): v
+                      for k, v in saved.state_dict().items()}
+        assert "stem.bn.running_mean" in old_layout and "conv2.conv.weight" in old_layout
+        torch.manual_seed(1)
+        fresh = cls(3, 10, width=0.25).eval()
+        fresh.load_state_dict(old_layout)
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(fresh(x), saved(x))
 
 
 if __name__ == "__main__":

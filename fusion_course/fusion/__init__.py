@@ -43,6 +43,8 @@ FeatureFusionBlock     parallel convs → align → concat/sum → conv → act 
 FPN                    top-down pyramid, OrderedDict in/out                         arXiv:1612.03144
 BiFPNLayer             top-down + bottom-up pyramid, fast-normalised node weights   arXiv:1911.09070
 CFM                    F3Net's cross feature module, (low, high) -> (h4, v4)       arXiv:1911.11445
+ConvBNAct              ``act(BN(conv(x)))``, the block every model shares          timm
+SqueezeExcitation      ``x · σ(W2 δ(W1 GAP(x)))``, one gate per channel            arXiv:1709.01507
 =====================  ==========================================================  ==============
 
 Example:
@@ -63,13 +65,14 @@ from .factory import FUSIONS, available_fusions, create_fusion
 from .formula import FormulaFusion, make_activation
 from .fpn import FPN
 from .gated import GatedFusion, sample_weighted_sum
+from .layers import ConvBNAct, SqueezeExcitation
 from .spatial import SpatialWeightedFusion
 from .sum import SumFusion, sum_maps
 from .weighted import WeightedSumFusion, normalize_weights, weighted_sum
 
 __all__ = [
     "AFF", "IAFF", "MSCAM", "Align", "BiFPNLayer", "align_features", "resize", "target_size", "ChannelAttentionFusion",
-    "FeatureFusionBlock", "CFM", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
+    "FeatureFusionBlock", "CFM", "ConvBNAct", "SqueezeExcitation", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
     "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SpatialWeightedFusion", "SumFusion", "sum_maps",
     "WeightedSumFusion", "normalize_weights", "weighted_sum",
 ]

@@ -27,16 +27,8 @@ from torch import Tensor, nn
 from ._checks import check_channel_list, check_choice, check_inputs, check_positive_int
 from .align import RESIZE_MODES, resize
 from .formula import make_activation
+from .layers import ConvBNAct
 from .sum import sum_maps
-
-
-def conv_bn_relu(cin: int, cout: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
-    """``ReLU(BN(conv_k×k(x)))`` with 'same' padding (the bias is redundant before BatchNorm)."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 class FeatureFusionBlock(nn.Module):
@@ -96,12 +88,11 @@ class FeatureFusionBlock(nn.Module):
         self.merge = check_choice(merge, ("concat", "sum"), "merge")
         self.resize = check_choice(resize, RESIZE_MODES, "resize")
         self.branches = nn.ModuleList(
-            conv_bn_relu(c, out_channels, k, s) for c, k, s in zip(self.in_channels, kernel_sizes, strides)
+            ConvBNAct(c, out_channels, k, s) for c, k, s in zip(self.in_channels, kernel_sizes, strides)
         )
         n = len(self.branches)
         self.reduce = nn.Conv2d(n * out_channels, out_channels, 1) if merge == "concat" else nn.Identity()
-        self.refine = nn.Sequential(nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-                                    nn.BatchNorm2d(out_channels))
+        self.refine = ConvBNAct(out_channels, out_channels, 3, act=None)   # the activation comes last, below
         self.activation = make_activation(activation)
 
     def forward(self, x: Tensor | Sequence[Tensor]) -> Tensor:

@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_inputs, check_positive_int
+from .layers import ConvBNAct
 
 
-def cbr(channels: int) -> nn.Sequential:
+def cbr(channels: int) -> ConvBNAct:
     """3×3 conv (with bias, as in the reference code) + BatchNorm + ReLU."""
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+    return ConvBNAct(channels, channels, 3, bias=True)
 
 
 class CFM(nn.Module):

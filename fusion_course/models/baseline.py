@@ -17,11 +17,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..fusion.layers import ConvBNAct
 from .registry import ModelSpec
-
-
-def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class SmallCNN(nn.Module):
@@ -37,7 +34,7 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int = 3, num_classes: int = 10, *, widths: Sequence[int] = (32, 64, 128)) -> None:
         super().__init__()
         chans = [in_channels, *widths]
-        self.blocks = nn.ModuleList(conv_bn_relu(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.blocks = nn.ModuleList(ConvBNAct(a, b, 3) for a, b in zip(chans[:-1], chans[1:]))
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.fc = nn.Linear(chans[-1], num_classes)
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..fusion.layers import ConvBNAct
 from ..profiling import count_params
 from .registry import ModelSpec
 
@@ -43,12 +44,6 @@ DECODERS = ("deep", "sum", "concat", "weighted", "fpn")
 
 # Default budget: the encoder (≈116k) plus a decoder of ≈14k; lesson 05 prints every model's count.
 DEFAULT_BUDGET = 130_000
-
-
-def _cbr(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    """3×3 conv + BN + ReLU (no conv bias: BN has one)."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class Encoder(nn.Module):
@@ -66,7 +61,7 @@ class Encoder(nn.Module):
         self.channels = [int(c) for c in channels]
         stages, c_prev = [], in_channels
         for c in self.channels:
-            stages.append(nn.Sequential(_cbr(c_prev, c, stride=2), _cbr(c, c)))
+            stages.append(nn.Sequential(ConvBNAct(c_prev, c, 3, stride=2), ConvBNAct(c, c, 3)))
             c_prev = c
         self.stages = nn.ModuleList(stages)
 
@@ -152,7 +147,7 @@ class SegmentationNet(nn.Module):
         self.width = int(width)
         self.encoder = Encoder(in_channels, channels)
         self.fuse = _make_fusion(decoder, self.encoder.channels, self.width)
-        self.head = nn.Sequential(_cbr(self.width, self.width), nn.Conv2d(self.width, out_channels, 1))
+        self.head = nn.Sequential(ConvBNAct(self.width, self.width, 3), nn.Conv2d(self.width, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:

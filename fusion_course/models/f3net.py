@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..fusion.cfm import CFM
+from ..fusion.layers import ConvBNAct
 from .registry import ModelSpec
 
 __all__ = ["F3Net", "SmallBackbone", "CrossFeatureBaseline", "SubDecoder", "cbr", "MODEL_SPECS", "LEVELS", "FUSES"]
@@ -60,13 +61,9 @@ LEVELS: tuple[str, ...] = ("c2", "c3", "c4", "c5")   # strides 4, 8, 16, 32, as 
 FUSES: tuple[str, ...] = ("cfm", "sum", "concat")
 
 
-def cbr(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
-    """Conv + BatchNorm + ReLU, the paper's building block ("CBR")."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
+def cbr(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> ConvBNAct:
+    """Conv + BatchNorm + ReLU, the paper's building block ("CBR"), without the conv bias BatchNorm cancels."""
+    return ConvBNAct(in_channels, out_channels, kernel_size, stride)
 
 
 class SmallBackbone(nn.Module):

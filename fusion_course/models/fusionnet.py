@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..fusion import FPN, SpatialWeightedFusion, create_fusion
+from ..fusion.layers import ConvBNAct, SqueezeExcitation
 from .registry import ModelSpec
 
 __all__ = [
@@ -111,30 +112,6 @@ class ResidualBlock(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
-
-
-class SqueezeExcitation(nn.Module):
-    """Squeeze-and-excitation (Hu et al., arXiv:1709.01507): ``x · σ(W2 δ(W1 GAP(x)))``.
-
-    This is the README's "self-attention": one gate per *channel*, computed from the global average;
-    positions never attend to each other. The two linear maps have no bias, as published.
-
-    Example::
-
-        >>> SqueezeExcitation(256)(torch.randn(2, 256, 4, 4)).shape
-        torch.Size([2, 256, 4, 4])
-    """
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden, bias=False)
-        self.fc2 = nn.Linear(hidden, channels, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squeeze = x.mean(dim=(2, 3))                                   # (B, C)
-        gate = torch.sigmoid(self.fc2(F.relu(self.fc1(squeeze))))      # (B, C)
-        return x * gate[:, :, None, None]                              # (B, C, H, W)
 
 
 class PublishedFPN(nn.Module):
@@ -321,19 +298,28 @@ def _build_trunk(model: nn.Module, in_channels: int, width: float, spatial_dropo
     conv2: 3×3 512→256 + BN + ReLU + Dropout2d → c6
     """
     c = {k: _ch(v, width) for k, v in dict(c1=32, c2=64, c3=128, c4=256, c5=512, c6=256).items()}
+    # Published: every conv keeps its bias even before BatchNorm, and the ReLUs are not in place.
     model.stem = nn.Sequential(OrderedDict(
-        conv=nn.Conv2d(in_channels, c["c1"], 3, padding=1), bn=nn.BatchNorm2d(c["c1"]), relu=nn.ReLU(),
-        pool=nn.MaxPool2d(2),
+        conv=ConvBNAct(in_channels, c["c1"], 3, bias=True, inplace=False), pool=nn.MaxPool2d(2),
     ))
     model.layer1 = nn.Sequential(OrderedDict(block=ResidualBlock(c["c1"], c["c2"]), pool=nn.MaxPool2d(2)))
     model.layer2 = nn.Sequential(OrderedDict(block=ResidualBlock(c["c2"], c["c3"]), pool=nn.MaxPool2d(2)))
     model.layer3 = nn.Sequential(OrderedDict(block=ResidualBlock(c["c3"], c["c4"]), se=SqueezeExcitation(c["c4"])))
     model.layer4 = nn.Sequential(OrderedDict(block=ResidualBlock(c["c4"], c["c5"]), se=SqueezeExcitation(c["c5"])))
     model.conv2 = nn.Sequential(OrderedDict(
-        conv=nn.Conv2d(c["c5"], c["c6"], 3, padding=1), bn=nn.BatchNorm2d(c["c6"]), relu=nn.ReLU(),
-        drop=nn.Dropout2d(spatial_dropout),
+        conv=ConvBNAct(c["c5"], c["c6"], 3, bias=True, inplace=False), drop=nn.Dropout2d(spatial_dropout),
     ))
+    for stage in (model.stem, model.conv2):
+        stage._register_load_state_dict_pre_hook(_load_old_trunk_keys)
     return c
+
+
+def _load_old_trunk_keys(state_dict: dict, prefix: str, *args: Any) -> None:
+    """Read checkpoints saved before the stem and conv2 used ``ConvBNAct``: ``stem.bn.*`` is now ``stem.conv.1.*``."""
+    for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split(".")[0] in ("conv", "bn")]:
+        part, _, rest = key[len(prefix):].partition(".")
+        if "." not in rest:                      # conv.weight / bn.running_mean: the old, flat layout
+            state_dict[f"{prefix}conv.{0 if part == 'conv' else 1}.{rest}"] = state_dict.pop(key)
 
 
 def _trunk_features(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:

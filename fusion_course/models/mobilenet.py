@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fusion.layers import ConvBNAct
 from .registry import ModelSpec
 
 __all__ = [
@@ -163,14 +164,11 @@ class InvertedResidual(nn.Module):
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.use_residual = stride == 1 and in_channels == out_channels
         # expand: 1×1, M → t·M (skipped when t = 1, as in MobileNet v2's first block)
-        self.expand = None if expand_ratio == 1 else nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), activation())
+        self.expand = None if expand_ratio == 1 else ConvBNAct(in_channels, hidden, 1, act=activation, inplace=False)
         # depthwise: k×k, one filter per hidden channel; the only spatial (and strided) step
-        self.depthwise = nn.Sequential(
-            nn.Conv2d(hidden, hidden, kernel_size, stride, padding=kernel_size // 2, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden), activation())
+        self.depthwise = ConvBNAct(hidden, hidden, kernel_size, stride, groups=hidden, act=activation, inplace=False)
         # project: 1×1, t·M → N, linear (no activation)
-        self.project = nn.Sequential(nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+        self.project = ConvBNAct(hidden, out_channels, 1, act=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -287,9 +285,7 @@ class MobileNetFusion(nn.Module):
 
         c = fusion_channels
         # Lateral 1×1 convs: every level to `c` channels, so the fusion works on a common, small width.
-        self.laterals = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(ch, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
-            for ch in self.level_channels)
+        self.laterals = nn.ModuleList(ConvBNAct(ch, c, 1) for ch in self.level_channels)
         if FUSIONS[fusion] is None:
             self.fuse: nn.Module | None = None
         else:
