@@ -46,7 +46,7 @@ def seeds(n: int) -> list[int]:
     return list(range(_base_seed, _base_seed + int(n)))
 
 
-def setup_notebook(seed: int = 0, threads: int = 2, *, quiet: bool = False) -> None:
+def setup_notebook(seed: int = 0, threads: int = 2, *, device: str = "cpu", quiet: bool = False) -> None:
     """Make a notebook reproducible: seed everything, fix the CPU thread count, set plot defaults.
 
     Every lesson calls this first. Seeded CPU work with a fixed thread count repeats bit for bit on one
@@ -56,6 +56,10 @@ def setup_notebook(seed: int = 0, threads: int = 2, *, quiet: bool = False) -> N
         seed: seeds Python's ``random``, NumPy and torch (CPU and, if present, CUDA). The environment
             variable ``FUSION_COURSE_SEED`` overrides it (used by the seed sweep).
         threads: intra-op CPU threads for torch. The course's timings are measured with 2.
+        device: where the lesson's models train: ``fusion_course.train.fit`` and ``evaluate`` read
+            ``device="auto"`` as this. Lessons are CPU-first (``"cpu"``, the default): their budgets, stored
+            outputs and asserted claims are CPU facts, and a visible GPU must not change them. Pass
+            ``"auto"`` (CUDA, else Apple's MPS, else the CPU) to train a lesson's models on your GPU.
         quiet: when False, print a one-line summary such as
             ``fusion_course 0.1.0 | seed 0 | 2 CPU threads | device cpu``.
 
@@ -67,7 +71,10 @@ def setup_notebook(seed: int = 0, threads: int = 2, *, quiet: bool = False) -> N
 
     global _base_seed
     seed = _base_seed = int(os.environ.get(SEED_ENV, seed))
-    device = seed_everything(seed, threads)
+    seed_everything(seed, threads)
+    from .train import set_default_device
+
+    device = set_default_device(device).type
     set_plot_defaults()
     if not quiet:
         print(f"fusion_course {__version__} | seed {seed} | {threads} CPU threads | device {device}")

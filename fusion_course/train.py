@@ -1,6 +1,8 @@
 """The training loop of the course: small and readable, no framework.
 
 ``fit`` trains a model on a ``Dataset`` of ``(image, target)`` pairs and returns a :class:`History`.
+It trains on ``device`` and hands the model back on the device it came from (as PyTorch Lightning does), so
+``model(x)`` works after ``fit`` with the same tensors as before it, whatever device trained it.
 What it does, in the order a reader meets it below:
 
 1. **Seeds** Python/NumPy/torch; the batch order of epoch ``e`` comes from ``seed + e``, so a
@@ -96,10 +98,27 @@ class History:
 # ----------------------------------------------------------------------------------------------
 # Small helpers
 # ----------------------------------------------------------------------------------------------
+_default_device: torch.device | None = None
+
+
+def set_default_device(device: str | torch.device | None) -> torch.device | None:
+    """Choose once what ``device="auto"`` means for ``fit`` and ``evaluate`` (``None``: pick the best available).
+
+    ``fusion_course.setup_notebook`` sets ``"cpu"`` for the lessons, so a learner's GPU never changes what
+    a lesson computes; the command line leaves it unset and names its device explicitly.
+    """
+    global _default_device
+    _default_device = None if device is None else resolve_device(device)
+    return _default_device
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → the local CUDA GPU under torchrun, else ``cuda``, else ``mps``, else ``cpu``."""
+    """``"auto"`` → the course's default device when one was set (:func:`set_default_device`), else the
+    local CUDA GPU under torchrun, else ``cuda``, else ``mps``, else ``cpu``."""
     if isinstance(device, torch.device):
         return device
+    if device == "auto" and _default_device is not None:
+        return _default_device
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
@@ -417,6 +436,7 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
     np.random.seed(seed)
     torch.manual_seed(seed)
 
+    home = next(model.parameters(), torch.empty(0)).device   # where fit hands the model back
     model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -555,11 +575,13 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
             done = len(history.epochs)
             print(f"\ninterrupted during epoch {done + 1}; {ckdir / CHECKPOINT} holds epoch {done}"
                   + (" (resume with resume=True)" if done else ""))
+        model.to(home)
         raise
     if bar is not None:
         bar.close()
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
+    model.to(home)
     if history.best is None and history.epochs:
         history.best = dict(history.epochs[-1])
     return history

@@ -103,7 +103,7 @@ def train_variant(name: str, seed: int, data: dict[str, Any], cfg: SalConfig, *,
                   schedule=cfg.schedule, loss=model.default_loss(loss=VARIANTS[name][2]), seed=seed, device=device,
                   progress=progress, verbose=False, restore_best=val is not None, desc=f"{name} (seed {seed})",
                   metrics=["mae"] if val is not None else None, patience=cfg.patience or None)
-    scores = evaluate(model, data["test"], metrics=list(METRICS))
+    scores = evaluate(model, data["test"], metrics=list(METRICS), device=device)
     scores = {m: scores[m] for m in METRICS}
     if val is not None:
         scores.update(learning_curve(history))

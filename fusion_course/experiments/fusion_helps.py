@@ -107,7 +107,8 @@ def train_decoder(decoder: str, seed: int, data: dict[str, Any], cfg: SegConfig,
                   schedule=cfg.schedule, metrics=["iou"], seed=seed, device=device, progress=progress,
                   verbose=False, desc=f"{decoder} seed {seed}", channels_last=True, patience=cfg.patience or None)
     # channels_last (NHWC) halves the CPU time of these small convolutions; the arithmetic is the same.
-    scores = evaluate(net, data["test"], metrics={m: getattr(metrics, m) for m in TEST_METRICS}, channels_last=True)
+    scores = evaluate(net, data["test"], metrics={m: getattr(metrics, m) for m in TEST_METRICS}, channels_last=True,
+                      device=device)
     scores = {m: scores[m] for m in TEST_METRICS}
     scores["best_epoch"] = int(history.best["epoch"])
     if cfg.patience:      # a full-scale run also records how it got there

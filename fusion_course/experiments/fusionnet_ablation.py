@@ -120,10 +120,10 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: FusionNetConfig
                   device=device, progress=progress, verbose=False, desc=f"{name} seed {seed}",
                   patience=cfg.patience or None)
     seconds = round(time.perf_counter() - start, 1)
-    scores = {"val_accuracy": history.best["val_accuracy"], "accuracy": evaluate(model, data["test"])["accuracy"],
+    scores = {"val_accuracy": history.best["val_accuracy"], "accuracy": evaluate(model, data["test"], device=device)["accuracy"],
               "seconds": seconds}
     if cfg.patience:      # full scale: which half of the label is wrong, and the learning curve
-        scores.update(half_accuracies(model, data["test"], cfg.textures), **learning_curve(history))
+        scores.update(half_accuracies(model.to(device), data["test"], cfg.textures), **learning_curve(history))
     return scores, model.cpu().eval()
 
 

@@ -74,7 +74,7 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: MobConfig, *, d
     history = fit(model, data["train"], val, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                   optimizer="adamw", weight_decay=cfg.weight_decay, schedule=cfg.schedule, seed=seed, device=device,
                   progress=progress, verbose=False, desc=f"{name} seed {seed}", patience=cfg.patience or None)
-    scores = {"accuracy": evaluate(model, data["test"])["accuracy"]}
+    scores = {"accuracy": evaluate(model, data["test"], device=device)["accuracy"]}
     if val is not None:
         scores.update(learning_curve(history))
     scores["seconds"] = round(time.perf_counter() - start, 1)
