@@ -27,7 +27,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["draw", "layer_label", "chain_diagram", "branches_diagram", "fpn_diagram", "bifpn_diagram",
+__all__ = ["draw", "draw_architecture", "layer_label", "chain_diagram", "branches_diagram", "fpn_diagram", "bifpn_diagram",
            "cfm_diagram", "feedback_diagram"]
 
 # Box colours by role: inputs, learned layers, merges (+, ×, weighted sums), outputs.
@@ -394,3 +394,75 @@ def feedback_diagram(net: nn.Module, *, title: str | None = "F3Net: cascaded fee
     kinds["out"] = "output"
     arrows += [(f"d{n_dec - 1}", "head"), ("head", "out")]
     return draw(boxes, arrows, kinds=kinds, title=title, box_size=(2.0, 0.8), scale=0.72, fontsize=7)
+
+
+# Which earlier stages feed each stage of the two FusionNets (for the diagram's arrows).
+_FUSIONNET_FEEDS = {
+    "stem": ["input"], "layer1": ["stem"], "layer2": ["layer1"], "layer3": ["layer2"],
+    "layer4": ["layer3"], "conv2": ["layer4"],
+    "branch1": ["layer3", "layer4", "conv2"], "branch2": ["stem", "layer1"], "branch3": ["conv2"],
+    "fpn": ["layer1", "layer2", "layer3", "layer4"], "dynamic_fusion": ["fpn"], "level_fusion": ["fpn"],
+    "branch4": ["dynamic_fusion", "level_fusion"],
+    "branch_fusion": ["branch1", "branch2", "branch3", "branch4"],
+    "output": ["branch1", "branch2", "branch3", "branch4", "branch_fusion"],
+}
+
+
+def draw_architecture(rows: Sequence[dict[str, Any]], ax: Any = None, title: str | None = None) -> Any:
+    """Draw the table as boxes (stage, output, params) with arrows for the data flow; returns the Axes.
+
+    The trunk runs left to right along the middle row; the pooled-feature branches sit above it and the
+    pyramid branch below, next to the stages that feed them. Arrows follow which stage feeds which (the
+    models' forward passes). Works for the tables (:func:`fusion_course.viz.architecture_table`) of
+    ``FusionNet`` and ``NormalizedFusionNet``
+    (dropped branches vanish).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    names = [r["stage"] for r in rows]
+    layout = {
+        "input": (-1.1, 0.0), "stem": (0, 0), "layer1": (1, 0), "layer2": (2, 0), "layer3": (3, 0),
+        "layer4": (4, 0), "conv2": (5, 0),
+        "branch2": (1.5, 1.5), "branch1": (4.0, 1.5), "branch3": (5.6, 1.5),
+        "fpn": (2.5, -1.5), "dynamic_fusion": (4.0, -1.5), "level_fusion": (4.0, -1.5), "branch4": (5.5, -1.5),
+        "branch_fusion": (6.6, 0.0), "output": (7.7, 0.0),
+    }
+    pos = {n: layout[n] for n in ["input", *names] if n in layout}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4))
+    info = {r["stage"]: r for r in rows}
+    bw, bh = 0.94, 0.95
+    colours = {"trunk": "#dbe9f6", "branch": "#fde2c8", "fuse": "#d9f0d3"}
+    boxes = {}
+    for n, (x, y) in pos.items():
+        kind = ("trunk" if y == 0 and n not in ("branch_fusion", "output")
+                else "fuse" if ("fusion" in n or n in ("fpn", "output")) else "branch")
+        box = FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02",
+                             fc=colours[kind], ec="0.3", lw=0.8, zorder=2)
+        ax.add_patch(box)
+        boxes[n] = box
+        r = info.get(n)
+        if r is None:
+            label = n
+        else:
+            shape = r["output"].split(" | ")[0] + (" …" if " | " in r["output"] else "")
+            label = f"{n}\n{shape}\n{r['params']:,} p"
+        ax.text(x, y, label, ha="center", va="center", fontsize=6.5, zorder=3)
+    for dst, srcs in _FUSIONNET_FEEDS.items():
+        if dst not in pos:
+            continue
+        for src in srcs:
+            if src not in pos:
+                continue
+            if dst == "output" and "branch_fusion" in pos and src != "branch_fusion":
+                continue      # NormalizedFusionNet: branches go through branch_fusion
+            ax.annotate("", xy=pos[dst], xytext=pos[src], zorder=1,
+                        arrowprops=dict(arrowstyle="->", lw=0.6, color="0.35", shrinkA=0, shrinkB=0,
+                                        patchA=boxes[src], patchB=boxes[dst]))
+    ax.set_xlim(-1.65, 8.25)
+    ax.set_ylim(-2.1, 2.1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

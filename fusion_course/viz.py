@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = ["to_numpy_map", "show_maps", "plot_weights", "plot_history", "show_masks", "table", "Table",
-           "format_table", "lego_diagram"]
+           "format_table", "lego_diagram", "architecture_table", "format_architecture"]
 
 
 def to_numpy_map(x: Any, *, name: str = "map") -> np.ndarray:
@@ -491,3 +491,73 @@ def lego_diagram(
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --- a model's stages as a table (lesson 08) ---------------------------------------------------------
+
+def _describe_output(out: Any) -> str:
+    """'64×8×8' for a (B, 64, 8, 8) tensor (batch dropped); lists and dicts joined with ' | '."""
+    if hasattr(out, "shape") and hasattr(out, "dim"):                  # a tensor
+        return "×".join(str(s) for s in out.shape[1:])
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return " | ".join(_describe_output(o) for o in out)
+    return type(out).__name__
+
+
+def architecture_table(model: Any, input_size: Sequence[int] = (1, 3, 32, 32)) -> list[dict[str, Any]]:
+    """One row per top-level stage of ``model``, in the order the forward pass runs them.
+
+    Each row is ``{"stage": name, "output": "64×8×8", "params": int}``, measured with forward hooks on
+    the model's direct children during one forward pass in eval mode on zeros of ``input_size``.
+    A stage called twice gets one row per call (parameters counted on the first). Children that never
+    run (e.g. an unused layer) are listed last with output ``"-"``, so the params still add up.
+
+    Example::
+
+        >>> from fusion_course.models import FusionNet
+        >>> rows = architecture_table(FusionNet(), (1, 3, 32, 32))
+        >>> rows[0]
+        {'stage': 'stem', 'output': '32×16×16', 'params': 960}
+        >>> sum(r["params"] for r in rows)
+        9063096
+    """
+    import torch
+
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    handles = []
+    for name, child in model.named_children():
+        def hook(module: Any, args: Any, out: Any, name: str = name) -> None:
+            params = 0 if name in seen else sum(p.numel() for p in module.parameters())
+            seen.add(name)
+            rows.append({"stage": name, "output": _describe_output(out), "params": params})
+        handles.append(child.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            first = next(model.parameters(), None)
+            x = torch.zeros(*input_size, device=first.device if first is not None else "cpu")
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for name, child in model.named_children():
+        if name not in seen:
+            rows.append({"stage": name, "output": "-", "params": sum(p.numel() for p in child.parameters())})
+    own = sum(p.numel() for p in model.parameters(recurse=False))
+    rows.append({"stage": "output", "output": _describe_output(out), "params": own})
+    return rows
+
+
+def format_architecture(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of :func:`architecture_table` as aligned text (stage, output, params), with a total line."""
+    w = max(len(r["stage"]) for r in rows)
+    o = max(len(r["output"]) for r in rows)
+    lines = [f"{'stage':<{w}}  {'output (C×H×W)':<{o}}  {'params':>10}"]
+    lines += [f"{r['stage']:<{w}}  {r['output']:<{o}}  {r['params']:>10,}" for r in rows]
+    lines.append(f"{'total':<{w}}  {'':<{o}}  {sum(r['params'] for r in rows):>10,}")
+    return "\n".join(lines)

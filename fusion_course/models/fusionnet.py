@@ -540,144 +540,6 @@ class NormalizedFusionNet(nn.Module):
         return w if self.fuse_at == "fine" else w.flip(0)
 
 
-# --- architecture table and diagram ------------------------------------------------------------------
-
-def _describe(out: Any) -> str:
-    """'64×8×8' for a (B, 64, 8, 8) tensor (batch dropped); lists and dicts joined with ' | '."""
-    if isinstance(out, torch.Tensor):
-        return "×".join(str(s) for s in out.shape[1:])
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        return " | ".join(_describe(o) for o in out)
-    return type(out).__name__
-
-
-def architecture_table(model: nn.Module, input_size: Sequence[int] = (1, 3, 32, 32)) -> list[dict[str, Any]]:
-    """One row per top-level stage of ``model``, in the order the forward pass runs them.
-
-    Each row is ``{"stage": name, "output": "64×8×8", "params": int}``, measured with forward hooks on
-    the model's direct children during one forward pass in eval mode on zeros of ``input_size``.
-    A stage called twice gets one row per call (parameters counted on the first). Children that never
-    run (e.g. an unused layer) are listed last with output ``"-"``, so the params still add up.
-
-    Example::
-
-        >>> rows = architecture_table(FusionNet(), (1, 3, 32, 32))
-        >>> rows[0]
-        {'stage': 'stem', 'output': '32×16×16', 'params': 960}
-        >>> sum(r["params"] for r in rows)
-        9063096
-    """
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    handles = []
-    for name, child in model.named_children():
-        def hook(module: nn.Module, args: Any, out: Any, name: str = name) -> None:
-            params = 0 if name in seen else sum(p.numel() for p in module.parameters())
-            seen.add(name)
-            rows.append({"stage": name, "output": _describe(out), "params": params})
-        handles.append(child.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            first = next(model.parameters(), None)
-            x = torch.zeros(*input_size, device=first.device if first is not None else "cpu")
-            out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    for name, child in model.named_children():
-        if name not in seen:
-            rows.append({"stage": name, "output": "-", "params": sum(p.numel() for p in child.parameters())})
-    own = sum(p.numel() for p in model.parameters(recurse=False))
-    rows.append({"stage": "output", "output": _describe(out), "params": own})
-    return rows
-
-
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The architecture table as aligned text, with a total line."""
-    w = max(len(r["stage"]) for r in rows)
-    o = max(len(r["output"]) for r in rows)
-    lines = [f"{'stage':<{w}}  {'output (C×H×W)':<{o}}  {'params':>10}"]
-    lines += [f"{r['stage']:<{w}}  {r['output']:<{o}}  {r['params']:>10,}" for r in rows]
-    lines.append(f"{'total':<{w}}  {'':<{o}}  {sum(r['params'] for r in rows):>10,}")
-    return "\n".join(lines)
-
-
-# Which earlier stages feed each stage of the two FusionNets (for the diagram's arrows).
-_FEEDS = {
-    "stem": ["input"], "layer1": ["stem"], "layer2": ["layer1"], "layer3": ["layer2"],
-    "layer4": ["layer3"], "conv2": ["layer4"],
-    "branch1": ["layer3", "layer4", "conv2"], "branch2": ["stem", "layer1"], "branch3": ["conv2"],
-    "fpn": ["layer1", "layer2", "layer3", "layer4"], "dynamic_fusion": ["fpn"], "level_fusion": ["fpn"],
-    "branch4": ["dynamic_fusion", "level_fusion"],
-    "branch_fusion": ["branch1", "branch2", "branch3", "branch4"],
-    "output": ["branch1", "branch2", "branch3", "branch4", "branch_fusion"],
-}
-
-
-def draw_architecture(rows: Sequence[dict[str, Any]], ax: Any = None, title: str | None = None) -> Any:
-    """Draw the table as boxes (stage, output, params) with arrows for the data flow; returns the Axes.
-
-    The trunk runs left to right along the middle row; the pooled-feature branches sit above it and the
-    pyramid branch below, next to the stages that feed them. Arrows follow which stage feeds which (the
-    models' forward passes). Works for :class:`FusionNet` and :class:`NormalizedFusionNet` tables
-    (dropped branches vanish).
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
-
-    names = [r["stage"] for r in rows]
-    layout = {
-        "input": (-1.1, 0.0), "stem": (0, 0), "layer1": (1, 0), "layer2": (2, 0), "layer3": (3, 0),
-        "layer4": (4, 0), "conv2": (5, 0),
-        "branch2": (1.5, 1.5), "branch1": (4.0, 1.5), "branch3": (5.6, 1.5),
-        "fpn": (2.5, -1.5), "dynamic_fusion": (4.0, -1.5), "level_fusion": (4.0, -1.5), "branch4": (5.5, -1.5),
-        "branch_fusion": (6.6, 0.0), "output": (7.7, 0.0),
-    }
-    pos = {n: layout[n] for n in ["input", *names] if n in layout}
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 4))
-    info = {r["stage"]: r for r in rows}
-    bw, bh = 0.94, 0.95
-    colours = {"trunk": "#dbe9f6", "branch": "#fde2c8", "fuse": "#d9f0d3"}
-    boxes = {}
-    for n, (x, y) in pos.items():
-        kind = ("trunk" if y == 0 and n not in ("branch_fusion", "output")
-                else "fuse" if ("fusion" in n or n in ("fpn", "output")) else "branch")
-        box = FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02",
-                             fc=colours[kind], ec="0.3", lw=0.8, zorder=2)
-        ax.add_patch(box)
-        boxes[n] = box
-        r = info.get(n)
-        if r is None:
-            label = n
-        else:
-            shape = r["output"].split(" | ")[0] + (" …" if " | " in r["output"] else "")
-            label = f"{n}\n{shape}\n{r['params']:,} p"
-        ax.text(x, y, label, ha="center", va="center", fontsize=6.5, zorder=3)
-    for dst, srcs in _FEEDS.items():
-        if dst not in pos:
-            continue
-        for src in srcs:
-            if src not in pos:
-                continue
-            if dst == "output" and "branch_fusion" in pos and src != "branch_fusion":
-                continue      # NormalizedFusionNet: branches go through branch_fusion
-            ax.annotate("", xy=pos[dst], xytext=pos[src], zorder=1,
-                        arrowprops=dict(arrowstyle="->", lw=0.6, color="0.35", shrinkA=0, shrinkB=0,
-                                        patchA=boxes[src], patchB=boxes[dst]))
-    ax.set_xlim(-1.65, 8.25)
-    ax.set_ylim(-2.1, 2.1)
-    ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
-
-
 # --- registry -----------------------------------------------------------------------------------------
 
 MODEL_SPECS = [
@@ -710,20 +572,20 @@ MODEL_SPECS = [
 
 # --- ablation variants (lesson 08) ---------------------------------------------------------------------
 
-#: name -> (model class name, keyword options): the ablation of lesson 08. Every NormalizedFusionNet
+#: name -> (model class, keyword options): the ablation of lesson 08. Every NormalizedFusionNet
 #: variant changes one thing relative to "normalized" (all three repairs on).
-ABLATION_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "published": ("FusionNet", {}),
-    "normalized": ("NormalizedFusionNet", {}),
-    "fixed branch w.": ("NormalizedFusionNet", {"branch_weights": "fixed"}),
-    "coarse fusion": ("NormalizedFusionNet", {"fuse_at": "coarse"}),
-    "per-pixel softmax": ("NormalizedFusionNet", {"level_fusion": "spatial"}),
-    "per-pixel sigmoid": ("NormalizedFusionNet", {"level_fusion": "spatial-sigmoid"}),
-    "without b1": ("NormalizedFusionNet", {"branches": (2, 3, 4)}),
-    "without b2": ("NormalizedFusionNet", {"branches": (1, 3, 4)}),
-    "without b3": ("NormalizedFusionNet", {"branches": (1, 2, 4)}),
-    "without b4": ("NormalizedFusionNet", {"branches": (1, 2, 3)}),
-    "no fusion (b3 only)": ("NormalizedFusionNet", {"branches": (3,)}),
+ABLATION_VARIANTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
+    "published": (FusionNet, {}),
+    "normalized": (NormalizedFusionNet, {}),
+    "fixed branch w.": (NormalizedFusionNet, {"branch_weights": "fixed"}),
+    "coarse fusion": (NormalizedFusionNet, {"fuse_at": "coarse"}),
+    "per-pixel softmax": (NormalizedFusionNet, {"level_fusion": "spatial"}),
+    "per-pixel sigmoid": (NormalizedFusionNet, {"level_fusion": "spatial-sigmoid"}),
+    "without b1": (NormalizedFusionNet, {"branches": (2, 3, 4)}),
+    "without b2": (NormalizedFusionNet, {"branches": (1, 3, 4)}),
+    "without b3": (NormalizedFusionNet, {"branches": (1, 2, 4)}),
+    "without b4": (NormalizedFusionNet, {"branches": (1, 2, 3)}),
+    "no fusion (b3 only)": (NormalizedFusionNet, {"branches": (3,)}),
 }
 
 
@@ -731,6 +593,19 @@ def build_variant(name: str, in_channels: int = 3, num_classes: int = 10, *, wid
     """Build one of :data:`ABLATION_VARIANTS` at a given width, e.g. ``build_variant("without b2", 1, 10, width=0.125)``."""
     if name not in ABLATION_VARIANTS:
         raise ValueError(f"unknown variant {name!r}; choose one of: {', '.join(ABLATION_VARIANTS)}")
-    cls_name, options = ABLATION_VARIANTS[name]
-    cls = FusionNet if cls_name == "FusionNet" else NormalizedFusionNet
+    cls, options = ABLATION_VARIANTS[name]
     return cls(in_channels, num_classes, width=width, **options)
+
+
+# The architecture table and its drawing live with the other tables (viz) and drawings (diagrams); lesson 08
+# imports them from here. Loaded on first use: neither is needed to build or train a model.
+_MOVED = {"architecture_table": "viz", "format_table": "viz", "draw_architecture": "diagrams"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        module = importlib.import_module(f"fusion_course.{_MOVED[name]}")
+        return getattr(module, "format_architecture" if name == "format_table" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
