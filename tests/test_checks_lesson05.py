@@ -245,3 +245,15 @@ def test_54_deep_gets_the_wider_map():
     widths = ebw_ok(130_000)
     assert widths["deep"] > widths["concat"]
     assert abs(_params("deep", widths["deep"]) - 130_000) < 1_000
+
+
+# Stubs and hints of the hard level give the goal, never the code ------------------------------
+@pytest.mark.parametrize("name", ["05_does_fusion_help", "06_f3net", "07_mobilenet_fusion", "08_fusionnet"])
+def test_hard_exercise_stubs_and_hints_hold_no_code(name):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "exercises" / f"{name}.ipynb"
+    text = "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text(encoding="utf-8"))["cells"])
+    for code in ("max_pool2d", "1 + 5", "inter + 1", "1 / out_channels", "1/N + 1/", "C_in·C_out·k"):
+        assert code not in text, f"{path.name} gives away {code!r}"

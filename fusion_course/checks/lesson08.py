@@ -1,11 +1,14 @@
-"""Checks for lesson 08 (FusionNet): count a residual block, learned normalised branch weights, fuse at the finest level,
+"""Checks for lesson 08 (FusionNet): count a residual block, read the published gates, fuse at the finest level,
 build a parameter-matched control.
 
 * 8.1 ``residual_block_params(in_channels, out_channels) -> int``: the parameters of FusionNet's
   residual block (two 3×3 convs with bias + BN, a 1×1 conv with bias + BN shortcut when the channel
   counts differ), compared with the real module on several channel pairs.
-* 8.2 ``BranchMixer(num_branches)``: ``forward(list of (B, K) logits) -> (B, K)``,
-  ``Σ_k softmax(β)_k · b_k`` with learnable ``β``; ``weights()`` returns the normalised weights.
+* 8.2 ``gate_summary(gates) -> (openness, shares)``: the published model's per-pixel level gates ``(B, L, H, W)``
+  read two ways: how open they are (the per-pixel sum over the levels, averaged) and how they mix the levels
+  (the per-pixel share ``g_l / Σ g``, averaged over the pixels whose gates are not all 0). Checked on fresh,
+  closed (as after training), partly zero and saturated gates; named mistakes: raw gate means, a ratio of means,
+  a softmax, NaN where all gates are 0, the openness as a mean or a maximum.
 * 8.3 ``fuse_at_finest(maps, weights) -> (B, C, H, W)``: bilinear upsampling of every map to the
   largest map's size, then ``Σ_i w_i · map_i``.
 * 8.4 ``matched_width(target_params) -> float``: the width at which ``build_variant("normalized", 1, 12,
@@ -82,57 +85,87 @@ def check_residual_block_params(fn: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- 8.2
-def _weights_of(ex: str, mixer: nn.Module) -> torch.Tensor:
-    if not hasattr(mixer, "weights") or not callable(mixer.weights):
-        fail(ex, "a method weights() returning the normalised branch weights", "no weights() method",
-             "add `def weights(self): return ...` that returns a 1-D tensor, one weight per branch")
-    w = mixer.weights()
-    if not isinstance(w, torch.Tensor):
-        fail(ex, "weights() to return a tensor", describe(w))
-    return w.detach().reshape(-1)
+def _gate_reference(gates: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """(openness, shares): the mean per-pixel sum of the gates, and the mean per-pixel share of each level."""
+    total = gates.sum(dim=1, keepdim=True)                        # (B, 1, H, W)
+    valid = (total > 0).expand_as(gates)
+    shares = torch.where(valid, gates / total.clamp_min(torch.finfo(gates.dtype).tiny), torch.zeros_like(gates))
+    n_valid = (total > 0).sum()
+    return float(total.mean()), shares.sum(dim=(0, 2, 3)) / n_valid
 
 
-def check_branch_mixer(cls: Any) -> str:
-    """Build ``cls(n)`` for n = 4 and 3; weights learnable, non-negative, summing to one; output = Σ w_k b_k."""
+def _gate_cases() -> list[tuple[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(8)
+    mixing = torch.sigmoid(torch.randn(2, 4, 4, 4, generator=g))                        # a fresh model's gates
+    closed = torch.sigmoid(torch.randn(3, 4, 4, 4, generator=g) - 9.0)                  # sums ≈ 0.001, as trained
+    closed[0, 1, 2, 3] = 0.9                                                            # one pixel left open
+    zeros = torch.sigmoid(torch.randn(1, 3, 3, 5, generator=g) * 2)                     # 3 levels, non-square
+    zeros[0, :, 1, 2] = 0.0                                                             # float32 underflow: all 0
+    zeros[0, :, 2, 4] = 0.0
+    saturated = torch.sigmoid(torch.randn(2, 4, 2, 2, generator=g) + 6.0)               # all ≈ 1
+    return [("gates of a fresh model", mixing), ("closed gates with one open pixel", closed),
+            ("gates with pixels where all are 0", zeros), ("saturated gates", saturated)]
+
+
+def _gate_mistakes(gates: torch.Tensor) -> dict[str, tuple[Any, str]]:
+    mean_gate = gates.mean(dim=(0, 2, 3))
+    total = gates.sum(dim=1, keepdim=True)
+    return {
+        "raw": (mean_gate, "those are the raw gates' means: their size says how open the gates are, not how the "
+                           "levels are mixed; a share divides each gate by the sum over the levels at its pixel"),
+        "ratio of means": (mean_gate / mean_gate.sum(), "those are the shares of the averaged gates; average the "
+                           "per-pixel shares instead: with closed gates, one pixel still open would decide a ratio "
+                           "of means on its own"),
+        "softmax": (torch.softmax(gates, dim=1).mean(dim=(0, 2, 3)), "a softmax of the gates is another mix (it "
+                    "adds e^0 = 1 to every level, so closed gates look equal); the gates are already non-negative: "
+                    "divide by their sum"),
+        "openness as mean": (float(gates.mean()), "the openness is the SUM of the gates over the levels at a "
+                             "pixel (what scales the fused map), averaged over pixels, not their mean"),
+        "openness as max": (float(total.max()), "the openness is averaged over the pixels and images, not their "
+                            "maximum"),
+    }
+
+
+def check_gate_summary(fn: Any) -> str:
+    """``fn(gates) -> (openness, shares)`` on fresh, closed, partly zero and saturated gates; named wrong readings."""
     ex = "8.2"
-    if isinstance(cls, nn.Module):
-        fail(ex, "the class BranchMixer itself", "an instance",
-             "pass the class (check('8.2', BranchMixer)); the check builds it with different numbers of branches")
-    for n, batch, k in ((4, 2, 10), (3, 1, 7)):
-        torch.manual_seed(0)   # the learner's initialisation may use the global RNG; keep the check repeatable
-        mixer = assert_module(ex, call(ex, cls, n, what="BranchMixer(num_branches)"), "BranchMixer(num_branches)")
-        params = [p for p in mixer.parameters() if p.requires_grad]
-        require(ex, len(params) > 0, "learnable parameters (nn.Parameter) holding the raw branch weights",
-                "no trainable parameters",
-                "a fixed tensor or a buffer is never trained: wrap the raw weights in nn.Parameter")
-        logits = maps([(batch, k)] * n, seed=10 * n)
-        # change the raw weights so a uniform or hard-coded answer cannot pass by luck
-        with torch.no_grad():
-            for i, p in enumerate(params):
-                p.copy_(randn(*p.shape, seed=100 + i) * 1.5)
-        w = _weights_of(ex, mixer)
-        require(ex, w.numel() == n, f"{n} weights (one per branch)", f"{w.numel()} values",
-                "one weight per branch: normalise over the branches, not over the classes")
-        require(ex, bool((w >= 0).all()), "non-negative weights", f"min {float(w.min()):.4g}",
-                "normalise the raw weights (softmax) before using them")
-        require(ex, abs(float(w.sum()) - 1.0) < 1e-4, "weights summing to 1", f"sum {float(w.sum()):.4g}",
-                "raw learned weights drift anywhere; divide by their sum after a softmax (or use softmax)")
-        require(ex, float(w.max() - w.min()) > 1e-3, "weights that follow the learned parameters",
-                "the same weight for every branch after the parameters changed",
-                "compute the weights from the nn.Parameter in weights() and forward(), do not hard-code 1/n")
-        with unchanged(ex, logits):
-            out = call(ex, mixer, logits, what="BranchMixer.forward")
-        expected = sum(w[i] * logits[i] for i in range(n))
-        assert_close(ex, out, expected, "mixed logits",
-                     "return Σ_k w_k · b_k with w = weights(): a weighted sum of the branch logits, shape (B, K)")
-        # gradients must reach the raw weights
-        for p in params:
-            p.grad = None
-        out.sum().backward() if out.requires_grad else None
-        got_grad = any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in params)
-        require(ex, got_grad, "gradients to reach the raw branch weights", "no gradient",
-                "compute the weights with torch operations on the nn.Parameter (no .item(), .detach() or numpy)")
-    return "softmax-normalised learnable branch weights for 4 and 3 branches, batch 1 included"
+    if not callable(fn):
+        fail(ex, "a function gate_summary(gates)", describe(fn), "pass the function itself to check(...)")
+    for name, gates in _gate_cases():
+        with unchanged(ex, gates):
+            got = call(ex, fn, gates, what="gate_summary(gates)")
+        require(ex, isinstance(got, (tuple, list)) and len(got) == 2, "a pair (openness, shares)", describe(got))
+        openness, shares = got
+        if isinstance(openness, torch.Tensor) and openness.numel() == 1:
+            openness = openness.item()
+        require(ex, isinstance(openness, numbers.Real) and not isinstance(openness, bool),
+                "the openness as a number", describe(openness))
+        require(ex, isinstance(shares, torch.Tensor) and tuple(shares.shape) == (gates.shape[1],),
+                f"shares of shape ({gates.shape[1]},), one per level", describe(shares))
+        ref_open, ref_shares = _gate_reference(gates)
+        mistakes = _gate_mistakes(gates)
+        if not torch.isfinite(shares).all():
+            fail(ex, f"finite shares for {name}", "NaN or inf", "where every gate of a pixel is 0 its shares are "
+                 "0/0: such a pixel mixes nothing, leave it out of the average")
+        if not torch.allclose(shares.detach().double(), ref_shares.double(), atol=1e-5):
+            for key in ("raw", "ratio of means", "softmax"):
+                if torch.allclose(shares.detach().double(), mistakes[key][0].double(), atol=1e-6):
+                    fail(ex, f"the mean per-pixel share of each level, {name}", "a different reading", mistakes[key][1])
+            total = gates.sum(dim=1, keepdim=True)
+            if bool((total == 0).any()):
+                fail(ex, f"the mean per-pixel share of each level, {name}", describe(shares),
+                     "pixels whose gates are all 0 mix nothing: leave them out of the average (do not count them as "
+                     "pixels with zero shares)")
+            assert_close(ex, shares, ref_shares, f"shares, {name}",
+                         "at every pixel divide each level's gate by the sum over the levels, then average over "
+                         "images and pixels", atol=1e-5)
+        if not math.isclose(float(openness), ref_open, rel_tol=1e-4, abs_tol=1e-9):
+            for key in ("openness as mean", "openness as max"):
+                if math.isclose(float(openness), mistakes[key][0], rel_tol=1e-6):
+                    fail(ex, f"the openness of {name}", f"{float(openness):.6g}", mistakes[key][1])
+            fail(ex, f"the openness of {name}", f"{float(openness):.6g}",
+                 "sum the gates over the levels at every pixel, then average over images and pixels")
+    return "openness and per-pixel level shares for fresh, closed, partly zero and saturated gates (3 and 4 levels)"
 
 
 # ----------------------------------------------------------------------------- 8.3
@@ -250,7 +283,7 @@ def check_matched_width(fn: Any) -> str:
 
 CHECKS = {
     "8.1": check_residual_block_params,
-    "8.2": check_branch_mixer,
+    "8.2": check_gate_summary,
     "8.3": check_fuse_at_finest,
     "8.4": check_matched_width,
 }
