@@ -4,7 +4,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from fusion_course.stats import compare, mean_ci, mean_sd, t_quantile
+from fusion_course.stats import compare, holm, mean_ci, mean_sd, t_quantile
 
 
 def test_t_quantile_matches_tables():
@@ -38,7 +38,7 @@ def test_compare_is_paired():
 def test_compare_says_nothing_when_the_interval_includes_zero():
     c = compare([0.80, 0.70, 0.75], [0.78, 0.74, 0.74], names=("x", "y"))
     assert c.low < 0 < c.high and c.better is None and not c.supported
-    assert c.verdict == "no supported difference between x and y"
+    assert c.verdict == "inconclusive between x and y" and c.word == "inconclusive"
     assert "95 % CI" in str(c) and "3 paired seeds" in str(c)
 
 
@@ -57,3 +57,51 @@ def test_every_seed_is_not_enough_with_three_seeds():
 def test_bad_input_is_a_clear_error(bad):
     with pytest.raises(ValueError):
         compare(*bad)
+
+
+def test_p_value_is_scipys_paired_t_test():
+    a, b = [0.81, 0.84, 0.80, 0.83, 0.85], [0.80, 0.81, 0.80, 0.80, 0.82]
+    assert compare(a, b).p_diff == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
+    # The verdict and the interval agree: "better" exactly when the 95 % interval excludes 0.
+    c = compare(a, b)
+    assert (c.low > 0) == (c.word == "better")
+
+
+def test_equivalence_is_two_one_sided_tests():
+    a = [0.801, 0.795, 0.790, 0.805, 0.799]
+    b = [0.799, 0.797, 0.792, 0.801, 0.800]
+    m = 0.01
+    c = compare(a, b, margin=m)
+    d = [x - y for x, y in zip(a, b)]
+    lower = sps.ttest_1samp(d, -m, alternative="greater").pvalue      # H0: mean(d) <= -m
+    upper = sps.ttest_1samp(d, +m, alternative="less").pvalue         # H0: mean(d) >= +m
+    assert c.p_equiv == pytest.approx(max(lower, upper), rel=1e-9)
+    assert c.word == "equivalent" and c.verdict == "A equivalent to B within ±0.01"
+    # TOST at 5 % is the 90 % interval inside the margin.
+    _, lo90, hi90 = mean_ci(d, 0.90)
+    assert (-m < lo90 and hi90 < m) == c.equivalent
+
+
+def test_a_wide_interval_is_inconclusive_not_equivalent():
+    c = compare([0.80, 0.70, 0.75], [0.78, 0.74, 0.74], margin=0.01)
+    assert c.word == "inconclusive"
+    with pytest.raises(ValueError):
+        compare([0.8, 0.7], [0.7, 0.8], margin=0.0)
+
+
+def test_holm_matches_a_hand_computation():
+    # p-values 0.01, 0.04, 0.03 over k = 3: sorted 0.01·3 = 0.03, 0.03·2 = 0.06, max(0.06, 0.04·1) = 0.06.
+    from fusion_course.stats import _holm_adjust
+
+    assert _holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert _holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_holm_can_only_weaken_a_claim():
+    family = [compare([0.80, 0.825, 0.81], [0.78, 0.79, 0.79]), compare([0.70, 0.71, 0.74], [0.70, 0.70, 0.70]),
+              compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.51])]
+    corrected = holm(family)
+    assert [c.word for c in family] == ["better", "inconclusive", "better"]
+    assert [c.word for c in corrected] == ["inconclusive", "inconclusive", "better"]
+    assert all(h.p_diff >= c.p_diff for h, c in zip(corrected, family))
+    assert all(h.adjusted for h in corrected) and "Holm-corrected" in str(corrected[0])
