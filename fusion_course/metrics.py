@@ -76,9 +76,19 @@ def iou(pred: torch.Tensor, target: torch.Tensor, *, threshold: float = 0.5, red
     return _reduce(values, reduction)
 
 
-def mae(pred: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean"):
-    """Mean absolute error ``mean |pred − mask|`` per image (soft predictions, no threshold)."""
+def mae(pred: torch.Tensor, target: torch.Tensor, *, normalize: bool = False, reduction: str = "mean"):
+    """Mean absolute error ``mean |pred − mask|`` per image (soft predictions, no threshold).
+
+    ``normalize=False`` (the default, and what training monitors) compares the probabilities as they are.
+    ``normalize=True`` first rescales each prediction by its own min and max, as the salient-object
+    benchmarks' evaluation code does (Fan et al.'s MATLAB toolbox, and PySODMetrics, which the suite pins
+    this against): use it where a number stands beside a paper's. The two differ for low-contrast maps: a
+    constant 0.5 map scores 0.5 against an all-foreground mask either way, but a map spanning [0.3, 0.7]
+    is stretched to [0, 1] before the error is taken.
+    """
     p, g = _as_maps(pred, target)
+    if normalize:
+        p = _minmax(p)
     return _reduce((p - g.float()).abs().flatten(1).mean(1), reduction)
 
 
