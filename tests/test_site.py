@@ -297,6 +297,60 @@ def test_site_has_no_address_outside_itself(built_site):
     assert (built_site / "index.html").is_file() and (built_site / "search.html").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_every_page_names_an_icon_that_exists(built_site):
+    """Browsers ask every page for an icon: without one, each page logs a 404 in the console (issue 24)."""
+    import re
+
+    assert (built_site / "favicon.ico").is_file()           # for a page without the link: index.html redirects
+    pages = sorted(p for p in built_site.rglob("*.html") if "_static" not in p.parts and p.name != "index.html")
+    assert pages
+    for html in pages:
+        icons = re.findall(r'<link[^>]*rel="(?:shortcut )?icon"[^>]*href="([^"]+)"', html.read_text(encoding="utf-8"))
+        assert icons, f"{html.relative_to(built_site)} names no icon"
+        assert all((html.parent / href).resolve().is_file() for href in icons), (html, icons)
+
+
+_CUT_OFF_JS = """() => Array.from(document.querySelectorAll('article pre')).filter(pre => {
+  if (pre.scrollWidth <= pre.clientWidth + 1) { return false; }      // it fits
+  for (let el = pre; el && el.tagName !== 'ARTICLE'; el = el.parentElement) {
+    const x = getComputedStyle(el).overflowX;
+    if (x === 'auto' || x === 'scroll') { return false; }            // wider than its box, but it scrolls
+  }
+  return true;
+}).map(pre => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '').slice(0, 80))"""
+
+
+@pytest.mark.parametrize("number", ["03", "04", "08"])
+@pytest.mark.slow
+@pytest.mark.browser
+def test_long_code_lines_scroll_instead_of_being_cut_off(number, base_url, browser):
+    """A narrow window: every code block or output wider than its box can be scrolled sideways."""
+    lesson = next(lesson for lesson in _lessons() if lesson.number == number)
+    context = browser.new_context(viewport={"width": 700, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{base_url}/{lesson.docname}.html", wait_until="load")
+        assert page.locator("article pre").count() > 0
+        assert page.evaluate(_CUT_OFF_JS) == [], f"{lesson.notebook}: code lines cut off at the page's edge"
+    finally:
+        context.close()
+
+
+def test_the_site_ships_an_icon_and_scrolling_code():
+    """Without building: conf.py names an icon that the static folder has, and long code scrolls."""
+    here = Path(site_command.__file__).resolve().parents[1] / "site"
+    conf = (here / "conf.py").read_text(encoding="utf-8")
+    assert 'html_favicon = "_static/favicon.svg"' in conf
+    icon = here / "static" / "favicon.svg"
+    assert icon.is_file() and icon.read_text(encoding="utf-8").lstrip().startswith("<svg")
+    assert 'html_extra_path = ["_static/root"]' in conf
+    assert (here / "static" / "root" / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"   # an ICO file
+    css = (here / "static" / "course.css").read_text(encoding="utf-8")
+    assert "article div.highlight pre" in css and "overflow-x: auto" in css
+
+
 # --- without a browser: errors people meet, and alt text ------------------------------------------------
 
 def test_unwritable_out_dir_is_one_line_and_exit_2(tmp_path, capsys):

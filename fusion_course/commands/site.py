@@ -97,10 +97,11 @@ def prepare_source(root: Path, src: Path, mathjax: Path) -> int:
         for notebook in sorted((root / folder).glob("[0-9][0-9]_*.ipynb")):
             shutil.copy2(notebook, src / folder / notebook.name)
     extra = {}
-    if (root / "docs" / "benchmarks.md").is_file():  # lesson 08 links to it
-        (src / "docs").mkdir()
-        shutil.copy2(root / "docs" / "benchmarks.md", src / "docs" / "benchmarks.md")
-        extra["Reference"] = ["../docs/benchmarks"]
+    for doc in ("benchmarks.md", "operators.md"):  # linked from lessons 08 and 04
+        if (root / "docs" / doc).is_file():
+            (src / "docs").mkdir(exist_ok=True)
+            shutil.copy2(root / "docs" / doc, src / "docs" / doc)
+            extra.setdefault("Reference", []).append(f"../docs/{doc.removesuffix('.md')}")
     shutil.copy2(here / "conf.py", src / "conf.py")
     shutil.copytree(here / "static", src / "_static")
     for part in MATHJAX_PARTS:

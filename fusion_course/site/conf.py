@@ -36,6 +36,10 @@ html_theme = "sphinx_book_theme"
 html_title = "Feature Fusion"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+# Browsers ask every site for an icon; without one each page logs a 404 in the console.
+html_favicon = "_static/favicon.svg"
+# ... and a page without that link (the root index.html, which only redirects) gets /favicon.ico.
+html_extra_path = ["_static/root"]
 html_copy_source = True  # the stored notebooks, downloadable from each page
 html_last_updated_fmt = None
 # Light or dark as the reader's system asks; without it the theme logs an error on every page.
