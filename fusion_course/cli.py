@@ -1,13 +1,16 @@
 """The ``fusion-course`` command (also ``python -m fusion_course``).
 
 Each subcommand lives in ``fusion_course/commands/<name>.py`` and exposes ``main(argv) -> int``; it
-is imported only when used, so ``fusion-course --help`` answers instantly.
+is imported only when used, so ``fusion-course --help`` answers instantly. Every command parses its
+options with :class:`CommandParser` and :func:`parse_command`, so a mistake reads the same everywhere:
+one line, exit status 2.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .errors import PATH_ERRORS, UsageError, path_message
@@ -23,6 +26,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "site": ("fusion_course.commands.site", "build the course as an offline website from the stored notebooks"),
     "wheelhouse": ("fusion_course.commands.wheelhouse", "download the pinned wheels for a room without internet (Linux, macOS, Windows)"),
 }
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of every ``fusion-course`` command.
+
+    A mistake on the command line raises :class:`UsageError` instead of printing argparse's usage block
+    and exiting: :func:`main` turns it into one line on stderr and exit status 2, like every other bad input.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | None:
+    """``parser.parse_args(argv)``, or None once ``--help`` has been printed (the command then returns 0).
+
+    Example:
+        >>> p = CommandParser(prog="fusion-course demo")
+        >>> _ = p.add_argument("--epochs", type=int, default=1)
+        >>> parse_command(p, ["--epochs", "3"]).epochs
+        3
+        >>> parse_command(p, ["--epochs", "three"])
+        Traceback (most recent call last):
+        ...
+        fusion_course.errors.UsageError: argument --epochs: invalid int value: 'three' (see `fusion-course demo --help`)
+    """
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as exc:   # argparse exits after printing --help (status 0)
+        if exc.code:
+            raise
+        return None
 
 
 def usage() -> str:

@@ -103,6 +103,14 @@ def test_bad_input_is_one_line_with_exit_2(capsys, argv, words):
     assert_one_line_error(code, capsys.readouterr().err, words)
 
 
+@pytest.mark.parametrize("command", ["train", "bench", "build-exercises", "site"])
+def test_every_option_parser_answers_a_typo_in_one_line(capsys, command):
+    """The commands share one parser (cli.CommandParser): a wrong option is one line and exit 2, --help exits 0."""
+    assert_one_line_error(main([command, "--no-such-option"]), capsys.readouterr().err, "unrecognized arguments")
+    assert main([command, "--help"]) == 0
+    assert "usage: fusion-course" in capsys.readouterr().out
+
+
 def test_build_exercises_finds_the_course_from_any_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["build-exercises", "--check"]) == 0

@@ -21,6 +21,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
 
@@ -191,14 +192,9 @@ BENCH_TARGETS: dict[str, BenchTarget] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # argparse would exit; the CLI turns UsageError into one line, exit 2
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fusion-course bench", description="Benchmark parts of the course on this machine.")
-    sub = parser.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    parser = CommandParser(prog="fusion-course bench", description="Benchmark parts of the course on this machine.")
+    sub = parser.add_subparsers(dest="target", metavar="TARGET", parser_class=CommandParser)
     for name, target in BENCH_TARGETS.items():
         target.add_arguments(sub.add_parser(name, help=target.help, description=target.help))
     return parser
@@ -209,8 +205,5 @@ def main(argv: list[str]) -> int:
     if not argv:
         raise UsageError(f"name what to benchmark: one of {', '.join(BENCH_TARGETS)} "
                          f"(e.g. `fusion-course bench fusion`)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:   # --help
-        return int(exc.code or 0)
-    return BENCH_TARGETS[args.target].run(args)
+    args = parse_command(parser, argv)
+    return 0 if args is None else BENCH_TARGETS[args.target].run(args)

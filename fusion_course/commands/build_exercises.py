@@ -17,16 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print usage and exit; the CLI prints one line, exit 2
-        raise UsageError(f"{message} (see `fusion-course build-exercises --help`)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fusion-course build-exercises",
+    p = CommandParser(prog="fusion-course build-exercises",
                 description="Write exercises/ from solutions/ (one source), or check them for drift.")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if exercises/ differs from the build")
     p.add_argument("--solutions", default=None, metavar="DIR",
@@ -51,11 +47,9 @@ def _default_folders(solutions: str | None, out: str | None) -> tuple[Path, Path
 
 
 def main(argv: list[str]) -> int:
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
+    args = parse_command(_parser(), argv)
+    if args is None:
+        return 0
     from ..exercises import build_all, check_all, solution_notebooks
 
     args.solutions, args.out = _default_folders(args.solutions, args.out)

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
 EXTRA_HINT = "the site needs the 'site' extra: pip install -e '.[site]'"
@@ -43,13 +44,14 @@ _EXTERNAL_HTML = re.compile(r"<(?:script|img|iframe|source|audio|video|embed)\b[
 _EXTERNAL_CSS = re.compile(r"url\(\s*[\"']?((?:https?:)?//[^\"')]+)|@import\s+[\"']((?:https?:)?//[^\"']+)", re.I)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fusion-course site", description=__doc__.split("\n\nOptions:")[0],
+def parse_args(argv: list[str]) -> argparse.Namespace | None:
+    """The options, or None once ``--help`` has been printed."""
+    parser = CommandParser(prog="fusion-course site", description=__doc__.split("\n\nOptions:")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("site"), metavar="DIR",
                         help="where to write the site (default: site/); it is created if needed")
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
-    return parser.parse_args(argv)
+    return parse_command(parser, argv)
 
 
 def mathjax_dir() -> Path:
@@ -171,6 +173,8 @@ def _size_mb(folder: Path) -> float:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args is None:
+        return 0
     mathjax = check_tools()
     root = course_root()
     out = check_writable(args.out)

@@ -1,12 +1,13 @@
 """`fusion-course train MODEL --dataset NAME`: train a course model and tell what happens.
 
 It tells the story the source article's ``train_f3net.py`` prints (dataset loaded, features
-extracted, fusion applied, accuracy per epoch), with real numbers:
+extracted, fusion applied, accuracy per epoch), with real numbers: the feature maps are measured on one
+training image before training starts.
 
     $ fusion-course train f3net-toy
     dataset digits: 1,797 images 1x8x8, 10 classes (train 1,257 / val 180 / test 360)
     model f3net-toy: 203,978 parameters ...
-    extracting features: edges ✔  textures ✔  shapes ✔   (fused: concat -> 1x1 conv)
+    extracting features from one image: edges ✔ (32x8x8)  textures ✔ (64x8x8)  shapes ✔ (128x8x8)
     epoch 1/10  train_loss ...  val_accuracy ...
     test accuracy 0.9xx (weights of the best val epoch)
     checkpoint runs/f3net-toy-digits/last.pt, metrics runs/f3net-toy-digits/metrics.json
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
 EPILOG = """examples:
@@ -36,13 +38,8 @@ EPILOG = """examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print usage and exit; one clear message instead
-        raise UsageError(f"{message} (see `fusion-course train --help`)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fusion-course train", description=__doc__.split("\n\n")[0],
+    p = CommandParser(prog="fusion-course train", description=__doc__.split("\n\n")[0],
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="model name (`fusion-course train --list` shows them)")
     p.add_argument("--dataset", help="dataset name (default: the model's own, e.g. digits)")
@@ -77,13 +74,15 @@ def _accepts(fn: Callable, name: str) -> bool:
 
 def check_out_dir(out: Path, resume: bool) -> None:
     """Refuse, before anything is written, a folder we could not write or would clobber."""
+    from ..train import CHECKPOINT
+
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder; choose another --out")
     if out.is_dir():
         if not os.access(out, os.W_OK | os.X_OK):
             raise UsageError(f"--out {out} is not writable; choose a folder you can write to")
-        if (out / "last.pt").exists() and not resume:
-            raise UsageError(f"--out {out} already holds a run (last.pt); pass --resume to continue it, "
+        if (out / CHECKPOINT).exists() and not resume:
+            raise UsageError(f"--out {out} already holds a run ({CHECKPOINT}); pass --resume to continue it, "
                              "or choose another --out")
         probe_writable(out)
         return
@@ -152,25 +151,46 @@ def natural_size(loader: Callable) -> int | None:
     return None
 
 
-def _describe_levels(spec) -> str:
+def describe_levels(spec, model: Any, image: Any) -> str:
+    """The levels the model fuses, measured: one image through the model, a hook on each level's layer.
+
+    A level written ``"name: layer, ..."`` (``"edges: conv1, 32 channels"``) names the layer that makes it;
+    those get their measured ``C×H×W`` and a ✔. Levels that name no layer are listed as they are.
+    """
+    import torch
+
     if not spec.levels:
         return "no feature fusion: only the deepest level reaches the classifier"
-    names = "  ".join(f"{lvl.split(':')[0]} ✔" for lvl in spec.levels)
-    return f"extracting features: {names}"
+    layers = dict(model.named_modules())
+    named = {lvl: lvl.split(":")[1].split(",")[0].strip() for lvl in spec.levels if ":" in lvl}
+    shapes: dict[str, str] = {}
+
+    def record(lvl: str) -> Callable:
+        def hook(module: Any, args: Any, out: Any) -> None:   # returns None: the output stays as it is
+            shapes.setdefault(lvl, "x".join(map(str, out.shape[1:])))
+        return hook
+    hooks = [layers[layer].register_forward_hook(record(lvl)) for lvl, layer in named.items() if layer in layers]
+    was_training = model.training
+    try:
+        if hooks:
+            model.eval()
+            with torch.no_grad():
+                model(image[None])
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    if not shapes:
+        return "fuses the levels: " + ", ".join(lvl.split(":")[0] for lvl in spec.levels)
+    found = "  ".join(f"{lvl.split(':')[0]} ✔ ({shapes[lvl]})" for lvl in spec.levels if lvl in shapes)
+    return f"extracting features from one image: {found}"
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    from ..models.registry import available_models, model_spec
+def _validate(args: argparse.Namespace):
+    """Everything that needs no data: the options, model, dataset name, image size and --out. Returns (spec, dataset, out)."""
+    from ..data import dataset_loader
+    from ..models.registry import model_spec
 
-    if args.list:
-        from ..data import available_datasets
-
-        print("models:   " + ", ".join(available_models()))
-        print("datasets: " + ", ".join(available_datasets()))
-        return 0
-    if not args.model:
-        raise UsageError(f"no model given; choose one of: {', '.join(available_models())}")
     for flag, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
         if value < low:
             raise UsageError(f"{flag} must be at least {low}, got {value}")
@@ -180,52 +200,45 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--weight-decay must be 0 or more, got {args.weight_decay}")
     if args.image_size is not None and args.image_size < 1:
         raise UsageError(f"--image-size must be positive, got {args.image_size}")
-
-    # 1. Validate everything that needs no data: model, dataset name, size, out folder, device.
     spec = model_spec(args.model)
     dataset = args.dataset or spec.default_dataset
-    from ..data import dataset_loader
-
     size = args.image_size if args.image_size is not None else natural_size(dataset_loader(dataset))
     if size is not None:
         spec.check_size(size)
     out = Path(args.out or Path("runs") / f"{spec.name}-{dataset}")
     check_out_dir(out, args.resume)
+    return spec, dataset, out
 
-    from .._setup import seed_everything
-    from ..train import evaluate, fit, launched_distributed, rank, resolve_device
 
-    try:
-        device = resolve_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(str(exc)) from None
-    main_rank = rank() == 0
-    say = print if main_rank else (lambda *a, **k: None)
-
-    # 2. Data (a missing CIFAR-10 folder fails here, before anything is written).
+def _load_data(args: argparse.Namespace, spec, dataset: str, say: Callable) -> dict:
+    """The three splits (a missing CIFAR-10 folder fails here, before anything is written); augments train."""
     t0 = time.perf_counter()
     splits = load_splits(dataset, task=spec.task, image_size=args.image_size, data_root=args.data_root,
                          download=args.download)
-    train_set, val_set, test_set = splits["train"], splits["val"], splits["test"]
     if args.augment:      # training split only: val and test are scored on the images as they are
         from ..data.augment import Augmented
 
-        train_set = Augmented(train_set, pad=4, flip=True, seed=args.seed)
-    size = int(train_set[0][0].shape[-1])
-    spec.check_size(size)
+        splits = {**splits, "train": Augmented(splits["train"], pad=4, flip=True, seed=args.seed)}
+    train_set, val_set, test_set = splits["train"], splits["val"], splits["test"]
+    spec.check_size(int(train_set[0][0].shape[-1]))
     total = sum(len(s) for s in splits.values())
     c, h, w = train_set[0][0].shape
     what = (f"{train_set.num_classes} classes" if spec.task == "classify" else "object masks")
     say(f"dataset {dataset}: {total:,} images {c}x{h}x{w}, {what} "
         f"(train {len(train_set):,} / val {len(val_set):,} / test {len(test_set):,}), loaded in "
         f"{time.perf_counter() - t0:.1f} s")
+    return splits
 
-    # 3. Model.
+
+def _build_model(args: argparse.Namespace, spec, train_set: Any, device: Any, say: Callable):
+    """Seed, build and describe the model (its fused levels measured on one image)."""
+    from .._setup import seed_everything
+    from ..train import launched_distributed
+
     seed_everything(args.seed, args.threads)
-    model = spec.builder(in_channels=c, num_classes=train_set.num_classes, **spec.options)
-    n_params = sum(p.numel() for p in model.parameters())
-    say(f"model {spec.name}: {spec.description}; {n_params:,} parameters")
-    say(_describe_levels(spec))
+    model = spec.builder(in_channels=train_set[0][0].shape[0], num_classes=train_set.num_classes, **spec.options)
+    say(f"model {spec.name}: {spec.description}; {sum(p.numel() for p in model.parameters()):,} parameters")
+    say(describe_levels(spec, model, train_set[0][0]))
     for level in spec.levels:
         say(f"  - {level}")
     if spec.levels:
@@ -237,37 +250,75 @@ def main(argv: list[str]) -> int:
     aug = ", augmented (pad 4 + crop, flip)" if args.augment else ""
     say(f"training {args.epochs} epoch{plural} on {device.type}{ddp}, batch {args.batch_size}, "
         f"{args.optimizer} lr {args.lr:g}{sched}{aug}")
+    return model, world
 
-    # 4. Train (fit writes last.pt and metrics.json after every epoch, atomically). A model that brings its
-    # own loss (F3Net: the pixel position aware loss with deep supervision) trains with it.
+
+def _save_run(args: argparse.Namespace, spec, dataset: str, out: Path, model: Any, splits: dict, history: Any,
+              test: dict, world: int, say: Callable) -> None:
+    """Rank 0 only: the run's record (METRICS_FILE: config, history and test metrics) and the selected weights."""
+    from ..train import CHECKPOINT, METRICS_FILE, _atomic_save
+
+    train_set = splits["train"]
+    c, size = int(train_set[0][0].shape[0]), int(train_set[0][0].shape[-1])
+    result = {
+        "model": spec.name, "dataset": dataset, "parameters": sum(p.numel() for p in model.parameters()),
+        "image_size": size, "config": {k: v for k, v in vars(args).items() if k not in ("list",)},
+        "world_size": world, "history": history.to_dict(), "test": test,
+    }
+    # fit's METRICS_FILE holds the history alone, rewritten each epoch; the finished run's record replaces it,
+    # the same history inside.
+    _atomic_save(result, out / METRICS_FILE, as_json=True)
+    _atomic_save({"model": model.state_dict(), "name": spec.name, "in_channels": c,
+                  "num_classes": train_set.num_classes, "options": spec.options, "test": test},
+                 out / "model.pt")
+    say(f"checkpoint: {out / CHECKPOINT} (resume with --resume), best weights: {out / 'model.pt'}, "
+        f"metrics: {out / METRICS_FILE}")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_command(build_parser(), argv)
+    if args is None:
+        return 0
+    from ..models.registry import available_models
+
+    if args.list:
+        from ..data import available_datasets
+
+        print("models:   " + ", ".join(available_models()))
+        print("datasets: " + ", ".join(available_datasets()))
+        return 0
+    if not args.model:
+        raise UsageError(f"no model given; choose one of: {', '.join(available_models())}")
+    spec, dataset, out = _validate(args)
+
+    from ..train import evaluate, fit, launched_distributed, rank, resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None
+    main_rank = rank() == 0
+    say = print if main_rank else (lambda *a, **k: None)
+    splits = _load_data(args, spec, dataset, say)
+    model, world = _build_model(args, spec, splits["train"], device, say)
+
+    # fit writes its checkpoint and history after every epoch, atomically. A model that brings its own loss
+    # (F3Net: the pixel position aware loss with deep supervision) trains with it.
     loss = model.default_loss() if hasattr(model, "default_loss") else None
-    history = fit(model, train_set, val_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
-                  optimizer=args.optimizer, weight_decay=args.weight_decay, schedule=args.schedule, device=device, amp=args.amp,
-                  channels_last=args.channels_last, seed=args.seed, progress=not args.no_progress, verbose=True,
-                  checkpoint_dir=out, resume=args.resume, desc=spec.name)
+    history = fit(model, splits["train"], splits["val"], epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                  loss=loss, optimizer=args.optimizer, weight_decay=args.weight_decay, schedule=args.schedule,
+                  device=device, amp=args.amp, channels_last=args.channels_last, seed=args.seed,
+                  progress=not args.no_progress, verbose=True, checkpoint_dir=out, resume=args.resume, desc=spec.name)
     best = history.best or {}
     say(f"training complete in {history.total_seconds:.1f} s; best {history.monitor} "
         f"{best.get(history.monitor, float('nan')):.4f} at epoch {best.get('epoch')} (its weights are kept)")
 
-    # 5. Test once, with the selected weights.
-    metrics = ["accuracy"] if spec.task == "classify" else ["iou", "mae", "boundary_f"]
-    test = evaluate(model, test_set, metrics=metrics, loss=loss, device=device, amp=args.amp,
+    metrics = ["accuracy"] if spec.task == "classify" else ["iou", "mae", "boundary_f"]   # once, selected weights
+    test = evaluate(model, splits["test"], metrics=metrics, loss=loss, device=device, amp=args.amp,
                     channels_last=args.channels_last)
     say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if main_rank:
-        from ..train import _atomic_save
-
-        result = {
-            "model": spec.name, "dataset": dataset, "parameters": n_params, "image_size": size,
-            "config": {k: v for k, v in vars(args).items() if k not in ("list",)},
-            "world_size": world, "history": history.to_dict(), "test": test,
-        }
-        _atomic_save(result, out / "metrics.json", as_json=True)
-        _atomic_save({"model": model.state_dict(), "name": spec.name, "in_channels": c,
-                      "num_classes": train_set.num_classes, "options": spec.options, "test": test},
-                     out / "model.pt")
-        say(f"checkpoint: {out / 'last.pt'} (resume with --resume), best weights: {out / 'model.pt'}, "
-            f"metrics: {out / 'metrics.json'}")
+        _save_run(args, spec, dataset, out, model, splits, history, test, world, say)
     if launched_distributed():
         import torch.distributed as dist
 
