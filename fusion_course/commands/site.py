@@ -99,7 +99,7 @@ def prepare_source(root: Path, src: Path, mathjax: Path) -> int:
         for notebook in sorted((root / folder).glob("[0-9][0-9]_*.ipynb")):
             shutil.copy2(notebook, src / folder / notebook.name)
     extra = {}
-    for doc in ("benchmarks.md", "operators.md"):  # linked from lessons 08 and 04
+    for doc in ("benchmarks.md", "operators.md", "formulas.md"):  # linked from lessons 08, 04 and 06
         if (root / "docs" / doc).is_file():
             (src / "docs").mkdir(exist_ok=True)
             shutil.copy2(root / "docs" / doc, src / "docs" / doc)
