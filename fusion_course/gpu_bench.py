@@ -1,9 +1,13 @@
-"""Training throughput and peak memory of the two FusionNets on a GPU: eager fp32, bf16 + channels_last, compile.
+"""Training throughput and peak memory of the course's models on a GPU: eager fp32, bf16 + channels_last, compile.
 
-Run on a machine with a GPU (only torch is needed; nothing notebook-only is imported)::
+This is the engine of ``fusion-course bench train-step`` (the one benchmark entry point; its options are
+in ``commands/bench.py``). Run on a machine with a GPU (only torch is needed; nothing notebook-only is
+imported)::
 
-    PYTHONPATH=. python -m fusion_course.gpu_bench --batch-size 256 --json out.json
-    PYTHONPATH=. torchrun --nproc_per_node=2 -m fusion_course.gpu_bench --ddp --modes bf16-cl-compile
+    PYTHONPATH=. python -m fusion_course bench train-step --batch-size 256 --json out.json
+    PYTHONPATH=. torchrun --nproc_per_node=2 -m fusion_course bench train-step --ddp --modes bf16-cl-compile
+
+``python -m fusion_course.gpu_bench ...`` still works: it is ``fusion-course bench train-step ...``.
 
 What one "step" is: forward, cross-entropy, backward and an SGD step (momentum 0.9, weight decay 5e-4, the
 published recipe's optimiser) on a batch of 32×32 RGB images with 10 classes. The images are random
@@ -40,19 +44,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UsageError
+
 MODES = ("eager-fp32", "bf16-cl", "bf16-cl-compile", "bf16-cl-compile-cg")
-MODELS = ("fusionnet", "fusionnet-normalized")
+MODELS = ("fusionnet", "fusionnet-normalized")     # the default pair; any classifier of the registry works
 
 
 def build_model(name: str, width: float = 1.0, **options: Any) -> nn.Module:
-    """FusionNet (``"fusionnet"``) or NormalizedFusionNet (``"fusionnet-normalized"``), 3 → 10."""
-    from .models.fusionnet import FusionNet, NormalizedFusionNet
+    """The registered classifier ``name`` (``fusion_course.models.create_model``), 3 channels → 10 classes."""
+    from .models import create_model, model_spec
 
-    if name == "fusionnet":
-        return FusionNet(3, 10, width=width, **options)
-    if name == "fusionnet-normalized":
-        return NormalizedFusionNet(3, 10, width=width, **options)
-    raise SystemExit(f"gpu_bench: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    if model_spec(name).task != "classify":
+        raise UsageError(f"bench train-step times classifiers (cross-entropy on 10 classes); {name!r} predicts masks")
+    if "width" in model_spec(name).options:
+        options = {"width": width, **options}
+    elif width != 1.0:
+        raise UsageError(f"model {name!r} has no width multiplier; leave --width at 1.0")
+    return create_model(name, in_channels=3, num_classes=10, **options)
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -66,7 +74,7 @@ def bench_one(model_name: str, mode: str, *, batch_size: int, steps: int, warmup
               options: dict[str, Any] | None = None, profile: bool = False) -> dict[str, Any]:
     """Time ``steps`` training steps after ``warmup`` (compile happens in warmup); return a result row."""
     if mode not in MODES:
-        raise SystemExit(f"gpu_bench: unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     rank, world, local_rank = _dist_info()
     torch.manual_seed(seed + rank)
     if hasattr(torch, "_dynamo"):
@@ -186,38 +194,23 @@ def environment() -> dict[str, Any]:
     return info
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fusion_course.gpu_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--modes", nargs="+", default=["eager-fp32", "bf16-cl", "bf16-cl-compile"], choices=MODES)
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[256], help="per-GPU batch size(s)")
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0 = published size)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--ddp", action="store_true", help="DistributedDataParallel; launch with torchrun")
-    parser.add_argument("--json", default=None, help="write the rows and environment to this file")
-    parser.add_argument("--model-options", default=None,
-                        help='JSON keyword options for the model, e.g. \'{"level_resize": "nearest"}\'')
-    parser.add_argument("--profile", action="store_true", help="print the top kernels of 3 steps per configuration")
-    args = parser.parse_args(argv)
-
+def run(args: argparse.Namespace) -> int:
+    """``fusion-course bench train-step``: time every (model, batch size, mode) and print one row each."""
     rank, world, local_rank = _dist_info()
-    device = torch.device(args.device)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise SystemExit("gpu_bench: --device cuda but no GPU is visible; pass --device cpu for a dry run")
+            raise UsageError("--device cuda but no GPU is visible; pass --device cpu for a dry run")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if args.ddp:
         if "RANK" not in os.environ:
-            raise SystemExit("gpu_bench: --ddp needs torchrun, e.g. torchrun --nproc_per_node=2 -m fusion_course.gpu_bench --ddp")
+            raise UsageError("--ddp needs torchrun, e.g. torchrun --nproc_per_node=2 -m fusion_course bench train-step --ddp")
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         options = json.loads(args.model_options) if args.model_options else None
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"gpu_bench: --model-options is not valid JSON ({exc}); e.g. '{{\"level_resize\": \"nearest\"}}'")
+        raise UsageError(f"--model-options is not valid JSON ({exc}); e.g. '{{\"level_resize\": \"nearest\"}}'") from None
     rows = []
     try:
         for model_name in args.models:
@@ -239,8 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(env))
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump({"environment": env, "rows": rows, "argv": list(sys.argv[1:] if argv is None else argv)}, fh, indent=1)
+                json.dump({"environment": env, "rows": rows, "argv": sys.argv[1:]}, fh, indent=1)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fusion_course.gpu_bench ARGS`` is ``fusion-course bench train-step ARGS``."""
+    from .cli import main as cli_main
+
+    return cli_main(["bench", "train-step", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,3 +39,18 @@ def test_bench_targets_are_an_extension_point():
     assert "fusion" in bench.BENCH_TARGETS
     assert isinstance(bench.BENCH_TARGETS["fusion"], bench.BenchTarget)
     assert bench.main(["fusion", "--help"]) == 0
+
+
+def test_bench_train_step_is_the_one_training_benchmark(capsys):
+    """`bench train-step` builds registry models; `python -m fusion_course.gpu_bench` is the same command."""
+    from fusion_course import gpu_bench
+
+    tiny = ["--modes", "eager-fp32", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--image-size", "16",
+            "--device", "cpu"]
+    assert cli.main(["bench", "train-step", "--models", "baseline", *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "baseline" in out and "eager-fp32" in out and "img/s" in out
+    assert gpu_bench.main(["--models", "seg-fpn", *tiny]) == 2
+    assert "predicts masks" in capsys.readouterr().err
+    assert gpu_bench.main(["--models", "baseline", "--width", "0.5", *tiny]) == 2
+    assert "no width multiplier" in capsys.readouterr().err

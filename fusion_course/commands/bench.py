@@ -1,6 +1,10 @@
-"""`fusion-course bench`: measure the cost of the course's building blocks.
+"""`fusion-course bench`: measure the cost of the course's building blocks and models.
 
     fusion-course bench fusion [--batch 16 --channels 64 --size 32 --inputs 3 --repeats 30 --threads N]
+    fusion-course bench train-step [--models fusionnet ... --modes eager-fp32 bf16-cl ... --ddp]
+
+``bench train-step`` times whole training steps of registered classifiers on a GPU (eager fp32, bf16 +
+channels_last, torch.compile; DistributedDataParallel under torchrun): see ``fusion_course/gpu_bench.py``.
 
 ``bench fusion`` builds every registered fusion operator (and the variants that matter: each weighting
 mode of the weighted sum, the normalised gates, ...) for ``inputs`` maps of shape
@@ -180,6 +184,35 @@ def run_fusion(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- bench train-step (GPU)
+
+def add_train_step_arguments(p: argparse.ArgumentParser) -> None:
+    modes = ("eager-fp32", "bf16-cl", "bf16-cl-compile", "bf16-cl-compile-cg")    # gpu_bench.MODES, without torch
+    p.add_argument("--models", nargs="+", default=["fusionnet", "fusionnet-normalized"], metavar="MODEL",
+                   help="registered classifiers (default: fusionnet fusionnet-normalized)")
+    p.add_argument("--modes", nargs="+", default=list(modes[:3]), choices=modes)
+    p.add_argument("--batch-size", type=int, nargs="+", default=[256], help="per-GPU batch size(s)")
+    p.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0 = published size)")
+    p.add_argument("--device", default="auto", help="auto (cuda if visible), cuda or cpu")
+    p.add_argument("--ddp", action="store_true", help="DistributedDataParallel; launch with torchrun")
+    p.add_argument("--json", default=None, help="write the rows and environment to this file")
+    p.add_argument("--model-options", default=None,
+                   help='JSON keyword options for the model, e.g. \'{"level_resize": "nearest"}\'')
+    p.add_argument("--profile", action="store_true", help="print the top kernels of 3 steps per configuration")
+
+
+def run_train_step(args: argparse.Namespace) -> int:
+    from ..gpu_bench import run
+    from ..models import model_spec
+
+    for name in args.models:
+        model_spec(name)                      # an unknown name: UsageError listing the registered ones
+    return run(args)
+
+
 # ---------------------------------------------------------------- targets and entry point
 
 # name -> what `fusion-course bench NAME` measures.
@@ -188,6 +221,11 @@ BENCH_TARGETS: dict[str, BenchTarget] = {
         help="params, multiply-adds and CPU latency of every fusion operator relative to a plain sum",
         add_arguments=add_fusion_arguments,
         run=run_fusion,
+    ),
+    "train-step": BenchTarget(
+        help="training-step throughput and peak memory of registered classifiers (GPU; eager, bf16, compile, DDP)",
+        add_arguments=add_train_step_arguments,
+        run=run_train_step,
     ),
 }
 
