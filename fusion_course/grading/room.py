@@ -175,7 +175,8 @@ def _identical_files(grades: dict[Path, Grade]) -> set[tuple[str, str]]:
         for a in group:
             for b in group:
                 if a is not b and a.student != b.student:
-                    a.flag("similar", f"the same file, byte for byte (SHA-256 {a.sha256[:12]}), as {b.student} ({b.file})")
+                    a.flag("similar", f"an identical file, byte for byte (SHA-256 {a.sha256[:12]}), "
+                                      f"handed in by {b.student} ({b.file})")
                     pairs.add((a.file, b.file))
     return pairs
 
