@@ -69,36 +69,57 @@ def _dist_info() -> tuple[int, int, int]:
             int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def bench_one(model_name: str, mode: str, *, batch_size: int, steps: int, warmup: int, image_size: int,
-              device: torch.device, ddp: bool = False, width: float = 1.0, seed: int = 0,
-              options: dict[str, Any] | None = None, profile: bool = False) -> dict[str, Any]:
-    """Time ``steps`` training steps after ``warmup`` (compile happens in warmup); return a result row."""
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    rank, world, local_rank = _dist_info()
-    torch.manual_seed(seed + rank)
-    if hasattr(torch, "_dynamo"):
-        torch._dynamo.reset()                    # a fresh compile per configuration
-    cuda = device.type == "cuda"
-    bf16 = mode != "eager-fp32"
-    channels_last = mode != "eager-fp32"
+def _setup(model_name: str, mode: str, device: torch.device, *, ddp: bool, width: float,
+           options: dict[str, Any] | None) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer]:
+    """``(model, net, optimizer)`` for a mode: ``net`` is the model as trained (DDP-wrapped, compiled)."""
+    cuda, fast = device.type == "cuda", mode != "eager-fp32"
     model = build_model(model_name, width, **(options or {})).to(device)
-    params = sum(p.numel() for p in model.parameters())
-    if channels_last:
+    if fast:
         model = model.to(memory_format=torch.channels_last)
     opt_kwargs: dict[str, Any] = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
-    if bf16 and cuda:
+    if fast and cuda:
         opt_kwargs["fused"] = True               # one kernel for the whole update instead of a few per tensor
     optimizer = torch.optim.SGD(model.parameters(), **opt_kwargs)
     net: nn.Module = model
     if ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        net = DDP(model, device_ids=[local_rank] if cuda else None, gradient_as_bucket_view=True)
+        net = DDP(model, device_ids=[_dist_info()[2]] if cuda else None, gradient_as_bucket_view=True)
     if mode == "bf16-cl-compile":
         net = torch.compile(net)
     elif mode == "bf16-cl-compile-cg":
         net = torch.compile(net, mode="reduce-overhead")
+    return model, net, optimizer
+
+
+def _print_profile(label: str, step: Any, sync: Any, cuda: bool) -> None:
+    """Which kernels take the time: the top of the GPU (or CPU) self-time table for 3 steps."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch_profile(activities=acts) as prof:
+        for i in range(3):
+            step(i)
+        sync()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    print(f"--- profile {label} (3 steps)")
+    print(prof.key_averages().table(sort_by=key, row_limit=8, max_name_column_width=60))
+
+
+def bench_one(model_name: str, mode: str, *, batch_size: int, steps: int, warmup: int, image_size: int,
+              device: torch.device, ddp: bool = False, width: float = 1.0, seed: int = 0,
+              options: dict[str, Any] | None = None, profile: bool = False) -> dict[str, Any]:
+    """Time ``steps`` training steps after ``warmup`` (compile happens in warmup); return a result row."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    rank, world, _ = _dist_info()
+    torch.manual_seed(seed + rank)
+    if hasattr(torch, "_dynamo"):
+        torch._dynamo.reset()                    # a fresh compile per configuration
+    cuda = device.type == "cuda"
+    bf16 = channels_last = mode != "eager-fp32"
+    model, net, optimizer = _setup(model_name, mode, device, ddp=ddp, width=width, options=options)
+    params = sum(p.numel() for p in model.parameters())
 
     # A pool of generated batches at CIFAR size, resident on the device (no loader in the timing).
     g = torch.Generator(device="cpu").manual_seed(1000 + rank)
@@ -146,17 +167,7 @@ def bench_one(model_name: str, mode: str, *, batch_size: int, steps: int, warmup
         elapsed = max(float(x.item()) for x in times)      # the slowest rank sets the pace
     peak_mib = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else float("nan")
     if profile and rank == 0:
-        # Which kernels take the time: the top of the GPU (or CPU) self-time table for 3 steps.
-        from torch.profiler import ProfilerActivity, profile as torch_profile
-
-        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-        with torch_profile(activities=acts) as prof:
-            for i in range(3):
-                step(i)
-            sync()
-        key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-        print(f"--- profile {model_name} {mode} {options or ''} (3 steps)")
-        print(prof.key_averages().table(sort_by=key, row_limit=8, max_name_column_width=60))
+        _print_profile(f"{model_name} {mode} {options or ''}", step, sync, cuda)
     final_loss = float(loss.float().item())
     if not torch.isfinite(torch.tensor(final_loss)):
         raise RuntimeError(f"{model_name} {mode}: loss became {final_loss}; the benchmark is not valid")
@@ -196,7 +207,7 @@ def environment() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """``fusion-course bench train-step``: time every (model, batch size, mode) and print one row each."""
-    rank, world, local_rank = _dist_info()
+    rank, _, local_rank = _dist_info()
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
