@@ -91,3 +91,36 @@ def test_every_section_reference_lands_on_a_heading(path):
             wrong.append(f"cell {cell}: '{text}', but {target.name} has no heading '{section} · …' "
                          f"(its sections: {sorted(headings(target))})")
     assert not wrong, f"{path.parent.name}/{path.name}:\n" + "\n".join(wrong)
+
+
+# --- the frame of lessons 01-04 and their exercises (issue 24: pacing, notation, active recall) --------------
+
+def _cells(path: Path):
+    return nbformat.read(str(path), as_version=4).cells
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04"])
+def test_lessons_ask_to_predict_before_they_reveal(number):
+    """At least two "Predict first" cells, each followed (directly) by the code cell whose output answers it."""
+    cells = _cells(LESSONS[number])
+    asks = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "**Predict first.**" in c.source]
+    assert len(asks) >= 2, f"lesson {number}: {len(asks)} predict-first cells"
+    for i in asks:
+        assert i + 1 < len(cells) and cells[i + 1].cell_type == "code", f"lesson {number}, cell {i}: no code cell next"
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04"])
+def test_exercise_notebooks_share_one_frame(number):
+    """A "Level" line at the top and a "Done" cell at the end, as in every exercise notebook."""
+    solution = next((ROOT / "solutions").glob(f"{number}_*.ipynb"))
+    cells = _cells(solution)
+    assert "**Level:" in cells[0].source, f"{solution.name}: no Level line in its first cell"
+    assert cells[-1].cell_type == "markdown" and cells[-1].source.startswith("## Done"), f"{solution.name}: no Done cell"
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.name[:2] in ("01", "02", "03", "04")],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_one_notation_for_raw_weights(path):
+    """Raw weights are w in every lesson (lesson 01's notation); v was lessons 03-04's."""
+    text = "\n".join(c.source for c in _cells(path) if c.cell_type == "markdown")
+    assert not re.search(r"relu\(v|softmax\(v\)|\bv_[ij]\b|w = \\mathrm\{relu\}\(v\)", text), path.name
