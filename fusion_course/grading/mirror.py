@@ -14,13 +14,15 @@ rebuilt as torch's: it stays a learner module, whose forward runs in the kernel.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from .remote import Link
+class Link(Protocol):
+    """One request to the kernel, its reply (the shape of :class:`fusion_course.grading.remote.Link`)."""
+
+    def request(self, req: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class Wire(Protocol):
