@@ -166,6 +166,18 @@ def _relative(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
+def _read_solution(path: Path) -> Any:
+    """The solution notebook at ``path``; BuildError for a bad file name or a file that is not a notebook."""
+    import nbformat
+
+    if not NOTEBOOK_NAME.match(path.name):
+        raise BuildError(f"{path}: a solution notebook must be named NN_<topic>.ipynb (e.g. 03_cross_scale.ipynb)")
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # not JSON, not a notebook
+        raise BuildError(f"{path}: cannot read the notebook ({type(exc).__name__}: {exc})") from exc
+
+
 def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
     """Build the exercise notebook of one solution notebook; returns ``(notebook, info)``.
 
@@ -174,14 +186,9 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
     import nbformat
 
     path = Path(solution_path)
-    if not NOTEBOOK_NAME.match(path.name):
-        raise BuildError(f"{path}: a solution notebook must be named NN_<topic>.ipynb (e.g. 03_cross_scale.ipynb)")
+    src = _read_solution(path)
     lesson = path.name[:2]
     number = int(lesson)
-    try:
-        src = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # not JSON, not a notebook
-        raise BuildError(f"{path}: cannot read the notebook ({type(exc).__name__}: {exc})") from exc
     rel = _relative(path)
     info = ExerciseInfo(lesson=lesson, source=rel)
 
@@ -239,6 +246,19 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
             new.metadata = nbformat.from_dict(dict(cell.metadata))
         nb.cells.append(new)
 
+    _check_pairs(rel, region_ids, check_ids)
+    info.exercises = sorted(check_ids, key=exercise_key)
+    nb.cells.append(_closing_cell(path))
+    nb.metadata = nbformat.from_dict({
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        "fusion_course": {"lesson": lesson, "kind": "exercise", "source": rel, "exercises": info.exercises},
+    })
+    return nb, info
+
+
+def _check_pairs(rel: str, region_ids: dict[str, int], check_ids: dict[str, int]) -> None:
+    """Every solution region has a check cell and every check cell a region (their first cells given)."""
     missing_check = sorted(set(region_ids) - set(check_ids), key=exercise_key)
     if missing_check:
         ex = missing_check[0]
@@ -249,14 +269,6 @@ def build_exercise(solution_path: str | Path) -> tuple[Any, ExerciseInfo]:
         ex = missing_region[0]
         raise BuildError(f"{rel}, cell {check_ids[ex]}: check cell for exercise {ex} but no "
                          f"'### BEGIN SOLUTION {ex}: ...' region; the exercise would pass without any work")
-    info.exercises = sorted(check_ids, key=exercise_key)
-    nb.cells.append(_closing_cell(path))
-    nb.metadata = nbformat.from_dict({
-        "kernelspec": KERNELSPEC,
-        "language_info": {"name": "python"},
-        "fusion_course": {"lesson": lesson, "kind": "exercise", "source": rel, "exercises": info.exercises},
-    })
-    return nb, info
 
 
 def _repeated_instructions(regions: list[tuple[str, str]], where: str) -> list[str]:
