@@ -207,7 +207,8 @@ def _is_higher_better(name: str) -> bool:
     return _metrics.METRICS[base][2] if base in _metrics.METRICS else not base.endswith("loss")
 
 
-def _atomic_save(obj: Any, path: Path, *, as_json: bool = False) -> None:
+def atomic_save(obj: Any, path: Path, *, as_json: bool = False) -> None:
+    """Write ``obj`` to ``path`` (torch.save, or JSON) so that a reader sees the old file or the new, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         if as_json:
@@ -553,12 +554,12 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds"))
                 print(f"{label} epoch {epoch + 1}/{epochs}  {shown}  ({row['seconds']:.1f} s)", flush=True)
             if ckdir is not None and is_main:
-                _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                               "scheduler": sched.state_dict() if sched is not None else None,
                               "epoch": epoch + 1, "epochs": epochs, "history": history.to_dict(),
                               "best_model": best_state, "rng": _rng_state(), "seed": seed},
                              ckdir / CHECKPOINT)
-                _atomic_save(history.to_dict(), ckdir / METRICS_FILE, as_json=True)
+                atomic_save(history.to_dict(), ckdir / METRICS_FILE, as_json=True)
             if patience is not None and history.best is not None \
                     and row["epoch"] - history.best["epoch"] >= patience:
                 # The plateau: `patience` epochs without a better val score. The best epoch's weights

@@ -256,7 +256,7 @@ def _build_model(args: argparse.Namespace, spec, train_set: Any, device: Any, sa
 def _save_run(args: argparse.Namespace, spec, dataset: str, out: Path, model: Any, splits: dict, history: Any,
               test: dict, world: int, say: Callable) -> None:
     """Rank 0 only: the run's record (METRICS_FILE: config, history and test metrics) and the selected weights."""
-    from ..train import CHECKPOINT, METRICS_FILE, _atomic_save
+    from ..train import CHECKPOINT, METRICS_FILE, atomic_save
 
     train_set = splits["train"]
     c, size = int(train_set[0][0].shape[0]), int(train_set[0][0].shape[-1])
@@ -267,8 +267,8 @@ def _save_run(args: argparse.Namespace, spec, dataset: str, out: Path, model: An
     }
     # fit's METRICS_FILE holds the history alone, rewritten each epoch; the finished run's record replaces it,
     # the same history inside.
-    _atomic_save(result, out / METRICS_FILE, as_json=True)
-    _atomic_save({"model": model.state_dict(), "name": spec.name, "in_channels": c,
+    atomic_save(result, out / METRICS_FILE, as_json=True)
+    atomic_save({"model": model.state_dict(), "name": spec.name, "in_channels": c,
                   "num_classes": train_set.num_classes, "options": spec.options, "test": test},
                  out / "model.pt")
     say(f"checkpoint: {out / CHECKPOINT} (resume with --resume), best weights: {out / 'model.pt'}, "
