@@ -555,10 +555,10 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
                 print(f"{label} epoch {epoch + 1}/{epochs}  {shown}  ({row['seconds']:.1f} s)", flush=True)
             if ckdir is not None and is_main:
                 atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scheduler": sched.state_dict() if sched is not None else None,
-                              "epoch": epoch + 1, "epochs": epochs, "history": history.to_dict(),
-                              "best_model": best_state, "rng": _rng_state(), "seed": seed},
-                             ckdir / CHECKPOINT)
+                             "scheduler": sched.state_dict() if sched is not None else None,
+                             "epoch": epoch + 1, "epochs": epochs, "history": history.to_dict(),
+                             "best_model": best_state, "rng": _rng_state(), "seed": seed},
+                            ckdir / CHECKPOINT)
                 atomic_save(history.to_dict(), ckdir / METRICS_FILE, as_json=True)
             if patience is not None and history.best is not None \
                     and row["epoch"] - history.best["epoch"] >= patience:
