@@ -150,7 +150,12 @@ class Comparison:
     def __str__(self) -> str:
         a, b = self.names
         pct = f"{100 * self.confidence:g} %"
-        holm_note = ", Holm-corrected" if self.adjusted else ""
+        # The interval is the plain 95 % one; after holm() the verdict reads the family-adjusted p-value.
+        holm_note = ""
+        if self.adjusted:
+            holm_note = f", Holm-adjusted p {self.p_diff:.2g}"
+            if self.p_equiv is not None:
+                holm_note += f" (equivalence p {self.p_equiv:.2g})"
         return (f"{a} − {b}: {self.diff:+.3f}, {pct} CI [{self.low:+.3f}, {self.high:+.3f}] "
                 f"over {self.n} paired seeds{holm_note} → {self.verdict}")
 

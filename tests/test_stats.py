@@ -104,4 +104,4 @@ def test_holm_can_only_weaken_a_claim():
     assert [c.word for c in family] == ["better", "inconclusive", "better"]
     assert [c.word for c in corrected] == ["inconclusive", "inconclusive", "better"]
     assert all(h.p_diff >= c.p_diff for h, c in zip(corrected, family))
-    assert all(h.adjusted for h in corrected) and "Holm-corrected" in str(corrected[0])
+    assert all(h.adjusted for h in corrected) and "Holm-adjusted p" in str(corrected[0])
