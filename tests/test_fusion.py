@@ -421,3 +421,13 @@ def test_learnable_is_the_one_name_and_trainable_still_works():
         old = WeightedSumFusion([4, 4], 4, mode="fast", trainable=False)
     assert list(old.state_dict()) == list(fixed.state_dict()) and not list(old.parameters())
     assert list(FormulaFusion([4, 4], 4, normalize="fast", learnable=False).parameters()) == []
+
+
+def test_align_takes_resize_like_every_operator_and_mode_as_lesson_04_writes_it():
+    maps = make_maps()
+    new, old = Align(IN_CHANNELS, OUT, size="smallest", resize="max"), Align(IN_CHANNELS, OUT, size="smallest", mode="max")
+    old.load_state_dict(new.state_dict())
+    assert new.resize == old.resize == "max"
+    assert all(torch.equal(a, b) for a, b in zip(new(maps), old(maps)))
+    with pytest.raises(ValueError, match="resize must be one of"):
+        Align(IN_CHANNELS, OUT, resize="bicubic")

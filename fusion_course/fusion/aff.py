@@ -90,7 +90,7 @@ class AFF(nn.Module):
         super().__init__()
         name = type(self).__name__
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who=name)
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who=name)
         self.in_channels = self.align.in_channels
         if len(self.in_channels) < 2:
             raise ValueError(f"{name} fuses two or more maps; got in_channels={self.in_channels}")

@@ -107,7 +107,8 @@ class Align(nn.Module):
         in_channels: channels of each input map.
         out_channels: common channel count, or None to keep each map's channels.
         size: target size rule (see :func:`target_size`); default: the first map's size.
-        mode: "bilinear", "nearest", "max" or "avg".
+        resize: "bilinear", "nearest", "max" or "avg", the ``resize=`` of every fusion operator.
+            (``mode=`` is the same option under its earlier name, as lesson 04 writes it.)
         bias: whether the 1×1 projections have a bias.
 
     Example:
@@ -119,12 +120,13 @@ class Align(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int | None = None, *,
-                 size: Size = None, mode: str = "bilinear", bias: bool = True, who: str = "Align") -> None:
+                 size: Size = None, resize: str = "bilinear", bias: bool = True, who: str = "Align",
+                 mode: str | None = None) -> None:
         super().__init__()
         self.in_channels = check_channel_list(in_channels)
         self.out_channels = None if out_channels is None else check_positive_int(out_channels, "out_channels")
         self.size = size
-        self.mode = check_choice(mode, RESIZE_MODES, "mode (resize)")
+        self.resize = check_choice(resize if mode is None else mode, RESIZE_MODES, "resize")
         self.who = who
         self.proj = nn.ModuleList(
             nn.Identity() if out_channels is None or c == out_channels else nn.Conv2d(c, out_channels, 1, bias=bias)
@@ -142,12 +144,12 @@ class Align(nn.Module):
         out = []
         for x, proj in zip(maps, self.proj):
             if isinstance(proj, nn.Identity):
-                out.append(resize(x, hw, self.mode))
-            elif x.shape[-2] * x.shape[-1] < hw[0] * hw[1] and self.mode in ("bilinear", "nearest"):
-                out.append(resize(proj(x), hw, self.mode))   # grow after the 1×1 conv: fewer pixels to project
+                out.append(resize(x, hw, self.resize))
+            elif x.shape[-2] * x.shape[-1] < hw[0] * hw[1] and self.resize in ("bilinear", "nearest"):
+                out.append(resize(proj(x), hw, self.resize))   # grow after the 1×1 conv: fewer pixels to project
             else:
-                out.append(proj(resize(x, hw, self.mode)))   # shrink (or pool) before the 1×1 conv
+                out.append(proj(resize(x, hw, self.resize)))   # shrink (or pool) before the 1×1 conv
         return out
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, size={self.size!r}, mode={self.mode!r}"
+        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, size={self.size!r}, resize={self.resize!r}"

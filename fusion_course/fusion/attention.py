@@ -54,7 +54,7 @@ class ChannelAttentionFusion(nn.Module):
                  resize: str = "bilinear") -> None:
         super().__init__()
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who="ChannelAttentionFusion")
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who="ChannelAttentionFusion")
         self.in_channels = self.align.in_channels
         self.per_channel = bool(per_channel)
         n = len(self.in_channels)

@@ -42,7 +42,7 @@ class ConcatFusion(nn.Module):
     def __init__(self, in_channels: Sequence[int], out_channels: int, *, size: Size = None,
                  resize: str = "bilinear", bias: bool = True, activation: nn.Module | None = None) -> None:
         super().__init__()
-        self.align = Align(in_channels, None, size=size, mode=resize, who="ConcatFusion")
+        self.align = Align(in_channels, None, size=size, resize=resize, who="ConcatFusion")
         self.in_channels = self.align.in_channels
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.reduce = nn.Conv2d(sum(self.in_channels), out_channels, 1, bias=bias)

@@ -68,7 +68,7 @@ class GatedFusion(nn.Module):
                  bias: bool = False, size: Size = None, resize: str = "bilinear") -> None:
         super().__init__()
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who="GatedFusion")
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who="GatedFusion")
         self.in_channels = self.align.in_channels
         self.normalize = bool(normalize)
         self.gates = nn.ModuleList(nn.Linear(out_channels, 1, bias=bias) for _ in self.in_channels)

@@ -58,7 +58,7 @@ class SpatialWeightedFusion(nn.Module):
         super().__init__()
         self.normalize = check_choice(normalize, NORMALIZE, "normalize")
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who="SpatialWeightedFusion")
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who="SpatialWeightedFusion")
         self.in_channels = self.align.in_channels
         n = len(self.in_channels)
         # One logit map per input, read from that input alone (ASFF's per-level 1×1 convs).

@@ -41,7 +41,7 @@ class SumFusion(nn.Module):
                  resize: str = "bilinear") -> None:
         super().__init__()
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who="SumFusion")
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who="SumFusion")
         self.in_channels = self.align.in_channels
 
     def forward(self, maps: Sequence[Tensor]) -> Tensor:

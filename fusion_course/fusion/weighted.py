@@ -107,7 +107,7 @@ class WeightedSumFusion(nn.Module):
             learnable = trainable
         self.mode = check_choice(mode, MODES, "mode")
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.align = Align(in_channels, out_channels, size=size, mode=resize, who="WeightedSumFusion")
+        self.align = Align(in_channels, out_channels, size=size, resize=resize, who="WeightedSumFusion")
         self.in_channels = self.align.in_channels
         self.per_channel = bool(per_channel)
         if not eps > 0:
