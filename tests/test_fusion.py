@@ -431,3 +431,14 @@ def test_align_takes_resize_like_every_operator_and_mode_as_lesson_04_writes_it(
     assert all(torch.equal(a, b) for a, b in zip(new(maps), old(maps)))
     with pytest.raises(ValueError, match="resize must be one of"):
         Align(IN_CHANNELS, OUT, resize="bicubic")
+
+
+def test_gated_normalize_is_a_named_choice_and_true_still_means_sum():
+    maps = make_maps(batch=3)
+    new, old = GatedFusion(IN_CHANNELS, OUT, normalize="sum"), GatedFusion(IN_CHANNELS, OUT, normalize=True)
+    old.load_state_dict(new.state_dict())
+    assert new.normalize == old.normalize == "sum" and GatedFusion(IN_CHANNELS, OUT, normalize=False).normalize is None
+    assert torch.equal(new(maps), old(maps))
+    torch.testing.assert_close(new.last_weights.sum(dim=1), torch.ones(3))
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        GatedFusion(IN_CHANNELS, OUT, normalize="softmax")

@@ -57,7 +57,7 @@ def fusion_cases(channels: int, n_inputs: int) -> list[tuple[str, Callable[[], A
         ("weighted (fast, per channel)", make("weighted", mode="fast", per_channel=True)),
         ("formula (sigmoid)", make("formula", activation="sigmoid")),
         ("gated", make("gated")),
-        ("gated (normalised)", make("gated", normalize=True)),
+        ("gated (normalised)", make("gated", normalize="sum")),
         ("attention", make("attention")),
         ("spatial (softmax)", make("spatial")),
         ("aff", make("aff")),

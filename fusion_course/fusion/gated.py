@@ -17,11 +17,12 @@ newsletter's "Hard" section calls a gating mechanism.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_int
+from ._checks import check_choice, check_positive_int
 from .align import Align, Size
 
 
@@ -43,34 +44,41 @@ def sample_weighted_sum(maps: Sequence[Tensor], weights: Tensor) -> Tensor:
     return out
 
 
+GATE_NORMALIZE = (None, "sum")
+
+
 class GatedFusion(nn.Module):
     """Per-level, per-sample sigmoid gates from global average pooling: ``out = Σ_i g_i F_i``.
 
     Equation: ``g_i = σ(a_iᵀ GAP(A_i) + b_i)``, with ``A_i`` the aligned, projected map; with
-    ``normalize=True``, ``g_i ← g_i / Σ_j g_j`` (the gates of each sample sum to 1).
+    ``normalize="sum"``, ``g_i ← g_i / Σ_j g_j`` (the gates of each sample sum to 1).
 
     Args:
         in_channels, out_channels, size, resize: as every list-in fusion.
-        normalize: divide the gates by their sum.
+        normalize: None (independent gates, as the article prints them) or ``"sum"`` (divide the gates by
+            their sum). ``True``/``False`` mean ``"sum"``/None, as the early lessons write it.
         bias: give each gate a bias (the article's Dense layers have none).
 
     After a forward pass, ``last_weights`` holds the gates, ``(B, n)``, detached.
 
     Example:
         >>> import torch
-        >>> fuse = GatedFusion([16, 32], 16, normalize=True)
+        >>> fuse = GatedFusion([16, 32], 16, normalize="sum")
         >>> out = fuse([torch.randn(4, 16, 8, 8), torch.randn(4, 32, 4, 4)])
         >>> tuple(out.shape), tuple(fuse.last_weights.shape), bool(torch.allclose(fuse.last_weights.sum(1), torch.ones(4)))
         ((4, 16, 8, 8), (4, 2), True)
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, *, normalize: bool = False,
-                 bias: bool = False, size: Size = None, resize: str = "bilinear") -> None:
+    def __init__(self, in_channels: Sequence[int], out_channels: int, *,
+                 normalize: Literal["sum"] | bool | None = None, bias: bool = False, size: Size = None,
+                 resize: str = "bilinear") -> None:
         super().__init__()
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.align = Align(in_channels, out_channels, size=size, resize=resize, who="GatedFusion")
         self.in_channels = self.align.in_channels
-        self.normalize = bool(normalize)
+        if isinstance(normalize, bool):          # the earlier spelling: True / False
+            normalize = "sum" if normalize else None
+        self.normalize = check_choice(normalize, GATE_NORMALIZE, "normalize")
         self.gates = nn.ModuleList(nn.Linear(out_channels, 1, bias=bias) for _ in self.in_channels)
         self.last_weights: Tensor | None = None
 
@@ -95,4 +103,4 @@ class GatedFusion(nn.Module):
         return sample_weighted_sum(aligned, g)
 
     def extra_repr(self) -> str:
-        return f"normalize={self.normalize}"
+        return f"normalize={self.normalize!r}"
