@@ -31,12 +31,14 @@ import subprocess
 import sys
 from collections import Counter
 
+from ..cli import CommandParser, parse_command
+
 CHILD_ENV = "FUSION_COURSE_GRADE_CHILD"   # set in the grading child the supervisor starts
 MAX_RESTARTS = 50                         # each restart sets a file aside or grades a suspect: progress
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fusion-course grade", description="Grade submitted exercise notebooks.",
+    p = CommandParser(prog="fusion-course grade", description="Grade submitted exercise notebooks.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Writes grades.csv, grades.json, report.html and feedback/<student>.md into --out, "
                                        "after every graded submission.")
@@ -66,10 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parse_command(_parser(), argv)
+    if args is None:     # --help
+        return 0
     from ..grading import grade
     from ..grading.room import preflight, set_aside
 

@@ -36,6 +36,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
 # pip's --platform tags per learner's OS. pip matches tags exactly, so Linux lists the manylinux levels that
@@ -54,11 +55,6 @@ MARKERS: dict[str, dict[str, str]] = {
 }
 PYPI = "https://pypi.org/simple"
 BUILD_TOOLS = ("setuptools>=68", "wheel")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print usage and exit; the CLI prints one line, exit 2
-        raise UsageError(f"{message} (see `fusion-course wheelhouse --help`)")
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,7 @@ def readme(platforms: list[str], extras: list[str]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fusion-course wheelhouse", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog="fusion-course wheelhouse", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Download the course's pinned wheels for Linux, macOS and Windows into one folder, "
                             "for installing in a room without internet.")
     p.add_argument("--out", required=True, metavar="DIR", help="the wheelhouse folder (created; one sub-folder per platform)")
@@ -190,10 +186,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
+    args = parse_command(_parser(), argv)
+    if args is None:     # --help
+        return 0
     course = Path(__file__).resolve().parents[2]
     constraints = Path(args.constraints) if args.constraints else course / ".ci" / "constraints.txt"
     if not constraints.is_file():
