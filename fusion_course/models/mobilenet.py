@@ -327,7 +327,9 @@ class MobileNetFusion(nn.Module):
             # run on 7×7 maps instead of 56×56 ones, which is most of why the head is cheap.
             levels = [f if f.shape[-2:] == size else F.adaptive_avg_pool2d(f, size) for f in levels]
             lat = [conv(f) for conv, f in zip(self.laterals, levels)]          # each (B, c, h, w)
-            # The fusion modules resize to their first input: put the coarsest level first.
+            # Every level already has the coarsest size, so no resizing happens; the order only fixes which
+            # weight belongs to which level (index 0 = the coarsest) and the order of the sum, as the stored
+            # results were trained.
             fused = lat[0] if self.fuse is None else self.fuse(lat[::-1])     # (B, c, h, w)
             return self.head(fused)                                           # (B, num_classes)
         lat = [conv(f) for conv, f in zip(self.laterals, levels)]              # native sizes
