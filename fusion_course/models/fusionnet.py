@@ -61,9 +61,6 @@ __all__ = [
     "NormalizedFusionNet",
     "PUBLISHED_BRANCH_WEIGHTS",
     "PUBLISHED_PARAMS",
-    "architecture_table",
-    "format_table",
-    "draw_architecture",
     "ABLATION_VARIANTS",
     "build_variant",
 ]
