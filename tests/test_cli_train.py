@@ -142,3 +142,17 @@ def test_out_probe_leaves_nothing_behind(tmp_path, train_inproc):
                        str(tmp_path / "a" / "b" / "run"))
     assert_usage_error(out, "CIFAR-10 not found")
     assert not (tmp_path / "a").exists()
+
+
+def test_the_feature_line_is_measured_not_ticked():
+    """`train` ticks a level only after one image went through the layer that makes it."""
+    import torch
+
+    from fusion_course.commands.train import describe_levels
+    from fusion_course.models import create_model, model_spec
+
+    spec, image = model_spec("f3net-toy-fixed"), torch.rand(1, 16, 16)
+    line = describe_levels(spec, create_model("f3net-toy-fixed", in_channels=1), image)
+    assert line == "extracting features from one image: edges ✔ (32x16x16)  textures ✔ (64x8x8)  shapes ✔ (128x4x4)"
+    unmeasured = describe_levels(model_spec("fusionnet"), create_model("fusionnet", width=0.125), torch.rand(3, 32, 32))
+    assert "✔" not in unmeasured and "c1p" in unmeasured
