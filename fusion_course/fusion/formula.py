@@ -8,7 +8,7 @@ chosen by name ("identity", "relu", "sigmoid", "tanh") or given as any ``nn.Modu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
@@ -52,7 +52,7 @@ class FormulaFusion(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, *, weights: Any = None,
-                 activation: str | nn.Module | None = "sigmoid", normalize: str | None = None,
+                 activation: str | nn.Module | None = "sigmoid", normalize: Literal["softmax", "fast"] | None = None,
                  learnable: bool = True, per_channel: bool = False, eps: float = 1e-4,
                  size: Size = None, resize: str = "bilinear") -> None:
         super().__init__()

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -53,7 +54,7 @@ class SpatialWeightedFusion(nn.Module):
     (``1/n`` with softmax, ``1/2`` with sigmoid).
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, *, normalize: str = "softmax",
+    def __init__(self, in_channels: Sequence[int], out_channels: int, *, normalize: Literal["softmax", "sigmoid"] = "softmax",
                  size: Size = None, resize: str = "nearest") -> None:
         super().__init__()
         self.normalize = check_choice(normalize, NORMALIZE, "normalize")

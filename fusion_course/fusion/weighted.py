@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -98,7 +98,7 @@ class WeightedSumFusion(nn.Module):
         ((2, 16, 8, 8), [0.3333, 0.3333, 0.3333])
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, *, mode: str = "fixed",
+    def __init__(self, in_channels: Sequence[int], out_channels: int, *, mode: Literal["fixed", "learned", "softmax", "fast"] = "fixed",
                  weights: Any = None, per_channel: bool = False, learnable: bool = True, eps: float = 1e-4,
                  size: Size = None, resize: str = "bilinear", trainable: bool | None = None) -> None:
         super().__init__()
