@@ -122,9 +122,26 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: FusionNetConfig
     seconds = round(time.perf_counter() - start, 1)
     scores = {"val_accuracy": history.best["val_accuracy"], "accuracy": evaluate(model, data["test"], device=device)["accuracy"],
               "seconds": seconds}
-    if cfg.patience:      # full scale: which half of the label is wrong, and the learning curve
+    if cfg.patience:      # full scale: which half of the label is wrong, the published gates, the learning curve
         scores.update(half_accuracies(model.to(device), data["test"], cfg.textures), **learning_curve(history))
+        scores.update(gate_statistics(model, data["test"]))
     return scores, model.cpu().eval()
+
+
+@torch.no_grad()
+def gate_statistics(model: torch.nn.Module, test: Any, n: int = 500) -> dict[str, float]:
+    """For the published model: the per-pixel sum of its four level gates, and the share of gates that are
+    neither shut (< 0.05) nor fully open (> 0.95), over ``n`` test images. Empty for other models."""
+    fusion = getattr(model, "dynamic_fusion", None)
+    if fusion is None:
+        return {}
+    model.eval()
+    dev = next(model.parameters()).device
+    model(test.images[:n].to(dev))
+    w = fusion.last_weights                                   # (B, levels, H, W), each in (0, 1)
+    s = w.sum(dim=1)
+    return {"gate_sum_mean": float(s.mean()), "gate_sum_min": float(s.min()), "gate_sum_max": float(s.max()),
+            "gate_share_between": float(((w > 0.05) & (w < 0.95)).float().mean())}
 
 
 @torch.no_grad()
