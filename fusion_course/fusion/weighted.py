@@ -98,8 +98,8 @@ class WeightedSumFusion(nn.Module):
         ((2, 16, 8, 8), [0.3333, 0.3333, 0.3333])
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, *, mode: Literal["fixed", "learned", "softmax", "fast"] = "fixed",
-                 weights: Any = None, per_channel: bool = False, learnable: bool = True, eps: float = 1e-4,
+    def __init__(self, in_channels: Sequence[int], out_channels: int, *,
+                 mode: Literal["fixed", "learned", "softmax", "fast"] = "fixed", weights: Any = None, per_channel: bool = False, learnable: bool = True, eps: float = 1e-4,
                  size: Size = None, resize: str = "bilinear", trainable: bool | None = None) -> None:
         super().__init__()
         if trainable is not None:
