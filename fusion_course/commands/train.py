@@ -186,7 +186,7 @@ def describe_levels(spec, model: Any, image: Any) -> str:
     return f"extracting features from one image: {found}"
 
 
-def _validate(args: argparse.Namespace):
+def _validate(args: argparse.Namespace) -> tuple[Any, str, Path]:
     """Everything that needs no data: the options, model, dataset name, image size and --out. Returns (spec, dataset, out)."""
     from ..data import dataset_loader
     from ..models.registry import model_spec
