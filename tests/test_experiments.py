@@ -80,18 +80,87 @@ def test_experiment_command_bad_input_is_one_line(args):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_results_files_match_the_lessons_configs():
+def _recorded(doc, cfg):
+    """A file's config with the fields it predates filled by their defaults (configs gain fields over time)."""
     import dataclasses
-    from pathlib import Path
 
-    results = Path(__file__).resolve().parent.parent / "docs" / "results"
-    assert json.loads((results / "fusion_helps.json").read_text())["config"] == dataclasses.asdict(fh.SegConfig())
-    assert json.loads((results / "f3net_ablation.json").read_text())["config"] == dataclasses.asdict(fa.SalConfig())
+    return {**json.loads(json.dumps(dataclasses.asdict(type(cfg)()))), **doc["config"]}
+
+
+def _asdict(cfg):
+    import dataclasses
+
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))      # tuples as JSON lists, as in the files
+
+
+RESULTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def test_results_files_match_the_lessons_configs():
+    load = lambda name: json.loads((RESULTS / f"{name}.json").read_text())      # noqa: E731
+    assert _recorded(load("fusion_helps"), fh.SegConfig()) == _asdict(fh.SegConfig())
+    assert _recorded(load("f3net_ablation"), fa.SalConfig()) == _asdict(fa.SalConfig())
     for res in (64, 96):
-        cfg = json.loads((results / f"mobilenet_fusion_{res}px.json").read_text())["config"]
-        assert cfg == dataclasses.asdict(mf.MobConfig(size=res))
-    doc = json.loads((results / "fusionnet_ablation.json").read_text())
-    assert doc["config"] == dataclasses.asdict(fna.Config())
+        doc = load(f"mobilenet_fusion_{res}px")
+        assert _recorded(doc, mf.MobConfig()) == _asdict(mf.MobConfig(size=res))
+    doc = load("fusionnet_ablation")
+    assert _recorded(doc, fna.Config()) == _asdict(fna.Config())
     assert {(r["model"], r["seed"]) for r in doc["runs"]} == {(m, s) for m in fna.NAMES for s in range(5)}
-    wide = json.loads((results / "fusionnet_ablation_width0.25.json").read_text())
-    assert wide["config"] == dataclasses.asdict(fna.Config(width=0.25))
+    wide = load("fusionnet_ablation_width0.25")
+    assert _recorded(wide, fna.Config()) == _asdict(fna.Config(width=0.25))
+
+
+@pytest.mark.parametrize("name,module", [("fusion_helps_full", fh), ("mobilenet_fusion_64px_full", mf),
+                                         ("fusionnet_ablation_full", fna)])
+def test_full_scale_files_were_made_at_full_scale_and_trained_to_a_plateau(name, module):
+    from fusion_course.experiments import fusionnet_control as fc
+    from fusion_course.experiments import results as res
+
+    doc = res.load(name)
+    assert doc["scale"] == "full" and doc["config"] == _asdict(module.FULL)
+    assert doc["tune_seed"] not in {r["seed"] for r in doc["runs"]}           # tuning never reuses a reported seed
+    assert set(doc["chosen_lr"].values()) <= set(module.LR_GRID)
+    for r in doc["runs"]:
+        assert r["lr"] == doc["chosen_lr"][r["model"]] and len(r["curve"]) == r["epochs"]
+        best = max(r["curve"]) if doc["higher_is_better"] else min(r["curve"])
+        assert r["curve"][r["best_epoch"] - 1] == best                          # the kept epoch is the best one
+    assert res.plateau(doc)["share"] >= 0.8
+    # The file says which runs it lacks; a complete one has every model on every seed.
+    done = {(r["model"], r["seed"]) for r in doc["runs"]}
+    assert doc["complete"] == (not doc["missing"]) and len(done) == len(doc["runs"])
+    control = res.load("fusionnet_control_full")
+    assert control["config"] == _asdict(fc.FULL)
+
+
+@pytest.mark.slow
+def test_full_scale_command_tunes_then_trains_and_resumes(tmp_path):
+    out = tmp_path / "full.json"
+    small = ["--set", "size=32", "--set", "n_train=32", "--set", "n_val=16", "--set", "n_test=16",
+             "--set", "epochs=2", "--set", "patience=1"]
+    proc = _cli("fusion-helps", "--scale", "full", "--seeds", "1", "--only", "deep", *small, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert [t["lr"] for t in doc["tuning"]] == list(fh.LR_GRID) and {t["seed"] for t in doc["tuning"]} == {1000}
+    assert doc["complete"] and [(r["model"], r["seed"]) for r in doc["runs"]] == [("deep", 0)]
+    assert doc["runs"][0]["lr"] == doc["chosen_lr"]["deep"] and doc["runs"][0]["epochs"] <= 2
+    # --resume with one more seed trains only the missing run and keeps the tuning.
+    proc = _cli("fusion-helps", "--scale", "full", "--seeds", "2", "--only", "deep", *small, "--out", str(out),
+                "--resume")
+    assert proc.returncode == 0, proc.stderr
+    doc2 = json.loads(out.read_text())
+    assert doc2["tuning"] == doc["tuning"] and [r["seed"] for r in doc2["runs"]] == [0, 1]
+    assert doc2["runs"][0] == doc["runs"][0]
+
+
+def test_fit_stops_at_a_plateau():
+    from fusion_course.data import load_dataset
+    from fusion_course.train import fit
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    hist = fit(model, load_dataset("digits", "train"), load_dataset("digits", "val"), epochs=200, lr=0.05,
+               progress=False, patience=3)
+    assert hist.stopped_early and len(hist) < 200
+    assert len(hist) - hist.best["epoch"] == 3          # exactly `patience` epochs without a better val score
+    with pytest.raises(ValueError):
+        fit(model, load_dataset("digits", "train"), epochs=2, patience=3, progress=False)   # no val data
