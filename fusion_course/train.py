@@ -369,6 +369,229 @@ def _make_scheduler(schedule: str | None, opt: torch.optim.Optimizer, lr: float,
     raise ValueError(f"unknown schedule {schedule!r}; use None, 'onecycle' or 'cosine'")
 
 
+@dataclass
+class _Run:
+    """What one ``fit`` call sets up once and every epoch uses."""
+
+    model: nn.Module
+    net: nn.Module                        # the model as trained: DDP-wrapped under torchrun
+    dev: torch.device
+    train_set: Dataset
+    val_set: Dataset | None
+    task: str
+    table: dict
+    loss_fn: Callable
+    opt: torch.optim.Optimizer
+    sched: Any
+    sampler: Any                          # DistributedSampler under torchrun, else None
+    per_rank_batch: int
+    distributed: bool
+    is_main: bool
+    show: bool                            # progress bar on this process
+    talk: bool                            # epoch lines on this process
+    label: str
+    ckdir: Path | None
+    epochs: int
+    steps_per_epoch: int
+    seed: int
+    amp: bool
+    channels_last: bool
+    eval_batch_size: int
+    num_workers: int
+    callback: Callable[[dict], None] | None
+    monitor: str = "val_loss"             # the val column that selects the best epoch, and its direction
+    mode: str = "min"
+
+
+def _place(model: nn.Module, dev: torch.device, channels_last: bool, distributed: bool) -> nn.Module:
+    """Move ``model`` to ``dev`` (NHWC if asked) and return what trains it: the model, or its DDP wrapper."""
+    model.to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if not distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    # Every rank must start from the same weights: DDP broadcasts rank 0's parameters.
+    return DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+
+def _choose_monitor(monitor: str | None, table: dict, val_set: Any) -> tuple[str, str]:
+    """``(monitor, "max" | "min")``: the first metric on val by default, else val loss, else train loss."""
+    if monitor is None:
+        monitor = f"val_{next(iter(table))}" if (table and val_set is not None) else (
+            "val_loss" if val_set is not None else "train_loss")
+    return monitor, "max" if _is_higher_better(monitor) else "min"
+
+
+def _setup(model: nn.Module, train_data: Any, val_data: Any, *, epochs: int, batch_size: int, lr: float,
+           optimizer: Any, weight_decay: float, schedule: str | None, loss: Callable | None, metrics: Any,
+           task: str | None, device: Any, amp: bool, channels_last: bool, seed: int, progress: bool,
+           verbose: bool | None, checkpoint_dir: Any, desc: str | None, patience: int | None, eval_batch_size: int,
+           num_workers: int, callback: Callable[[dict], None] | None) -> _Run:
+    """Check the arguments, join the process group, seed, place the model, build sampler, optimiser, schedule."""
+    train_set = as_dataset(train_data)
+    val_set = as_dataset(val_data) if val_data is not None else None
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and (patience < 1 or val_data is None):
+        raise ValueError(f"patience needs val_data and must be >= 1, got {patience}")
+    task = task or infer_task(train_set)
+    dev, distributed, world, r = resolve_device(device), launched_distributed(), 1, 0
+    if distributed:
+        if dev.type == "cuda":  # one GPU per process: torchrun's LOCAL_RANK picks it
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        r, world = init_distributed(dev)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    net = _place(model, dev, channels_last, distributed)
+    per_rank_batch = max(1, math.ceil(batch_size / world))
+    sampler = None
+    if distributed:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=r, shuffle=True, seed=seed, drop_last=False)
+    steps_per_epoch = math.ceil((len(sampler) if sampler is not None else len(train_set)) / per_rank_batch)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    return _Run(model=model, net=net, dev=dev, train_set=train_set, val_set=val_set, task=task,
+                table=_metric_table(metrics, task), loss_fn=loss or default_loss(task), opt=opt,
+                sched=_make_scheduler(schedule, opt, lr, epochs * steps_per_epoch), sampler=sampler,
+                per_rank_batch=per_rank_batch, distributed=distributed, is_main=r == 0, show=progress and r == 0,
+                talk=(progress if verbose is None else verbose) and r == 0, label=desc or type(model).__name__,
+                ckdir=Path(checkpoint_dir) if checkpoint_dir is not None else None, epochs=epochs,
+                steps_per_epoch=steps_per_epoch, seed=seed, amp=amp, channels_last=channels_last,
+                eval_batch_size=eval_batch_size, num_workers=num_workers, callback=callback)
+
+
+def _resume(run: _Run) -> tuple[History, dict | None, int]:
+    """``(history, best weights, first epoch)`` from ``checkpoint_dir/last.pt``, RNG states included."""
+    ck = torch.load(run.ckdir / CHECKPOINT, map_location="cpu", weights_only=False)
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["optimizer"])
+    if run.sched is not None and ck.get("scheduler") is not None:
+        run.sched.load_state_dict(ck["scheduler"])
+    _set_rng_state(ck["rng"])
+    if run.talk:
+        print(f"resumed from {run.ckdir / CHECKPOINT} after epoch {int(ck['epoch'])}/{run.epochs}")
+    return History.from_dict(ck["history"]), ck.get("best_model"), int(ck["epoch"])
+
+
+def _epoch_loader(run: _Run, epoch: int) -> DataLoader:
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+        return DataLoader(run.train_set, batch_size=run.per_rank_batch, sampler=run.sampler,
+                          num_workers=run.num_workers)
+    # A fresh generator per epoch: the order depends only on (seed, epoch), which is what makes a resumed
+    # run identical to an uninterrupted one.
+    g = torch.Generator().manual_seed(run.seed + epoch)
+    return DataLoader(run.train_set, batch_size=run.per_rank_batch, shuffle=True, generator=g,
+                      num_workers=run.num_workers)
+
+
+def _train_epoch(run: _Run, loader: DataLoader, bar: Any, epoch: int) -> float:
+    """One pass over ``loader``; returns the mean training loss over every process's samples."""
+    run.net.train()
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    seen = 0
+    for step, (x, y) in enumerate(loader):
+        x, y = x.to(run.dev, non_blocking=True), y.to(run.dev, non_blocking=True)
+        if run.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(run.dev.type, dtype=torch.bfloat16, enabled=run.amp and run.dev.type == "cuda"):
+            batch_loss = run.loss_fn(run.net(x), y)
+        run.opt.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        run.opt.step()
+        if run.sched is not None:
+            run.sched.step()
+        value = float(batch_loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                                     "lower the learning rate")
+        loss_sum += value * len(x)
+        seen += len(x)
+        if run.show:
+            bar.set_info(f"loss {loss_sum.item() / seen:.4f}")
+        bar.update()
+        if run.callback is not None:
+            run.callback({"epoch": epoch + 1, "step": step + 1, "loss": value})
+    totals = _all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64)]),
+                             run.dev, run.distributed)
+    return float(totals[0] / totals[1])
+
+
+def _score(run: _Run, row: dict) -> None:
+    """Add the epoch's val metrics and learning rate to ``row``."""
+    if run.val_set is not None:
+        res = evaluate(run.model, run.val_set, metrics={k: fn for k, (fn, _) in run.table.items()}, loss=run.loss_fn,
+                       batch_size=run.eval_batch_size, device=run.dev, task=run.task, amp=run.amp,
+                       channels_last=run.channels_last, distributed=run.distributed)
+        row.update({f"val_{k}": v for k, v in res.items()})
+    row["lr"] = run.opt.param_groups[0]["lr"]
+
+
+def _select(run: _Run, history: History, row: dict, best_state: dict | None) -> dict | None:
+    """Make ``row`` the best epoch if its monitored value beats the best so far; returns the best weights."""
+    value, best = row.get(run.monitor), history.best.get(run.monitor) if history.best else None
+    no_best = best is None or (isinstance(best, float) and math.isnan(best))
+    if value is not None and (no_best or (value > best if run.mode == "max" else value < best)):
+        history.best = dict(row)
+        if run.val_set is not None:
+            best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    return best_state
+
+
+def _one_epoch(run: _Run, history: History, best_state: dict | None, epoch: int, bar: Any,
+               t_start: float) -> tuple[dict, dict | None]:
+    """Train one epoch, score it, keep it in ``history``, save the checkpoint; returns ``(row, best weights)``."""
+    t0 = time.perf_counter()
+    loader = _epoch_loader(run, epoch)
+    bar.set_description(f"{run.label} epoch {epoch + 1}/{run.epochs}")
+    row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": _train_epoch(run, loader, bar, epoch)}
+    _score(run, row)
+    row["seconds"] = time.perf_counter() - t0
+    history.epochs.append(row)
+    history.total_seconds = time.perf_counter() - t_start
+    best_state = _select(run, history, row, best_state)
+    if run.talk:
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds"))
+        print(f"{run.label} epoch {epoch + 1}/{run.epochs}  {shown}  ({row['seconds']:.1f} s)", flush=True)
+    if run.ckdir is not None and run.is_main:
+        _save_checkpoint(run, history, best_state, epoch)
+    return row, best_state
+
+
+def _plateau(run: _Run, history: History, row: dict, patience: int | None) -> bool:
+    """True (and ``history.stopped_early``) once ``patience`` epochs have passed without a better val score.
+
+    The best epoch's weights are restored at the end of ``fit``, so stopping here loses nothing.
+    """
+    if patience is None or history.best is None or row["epoch"] - history.best["epoch"] < patience:
+        return False
+    history.stopped_early = True
+    if run.talk:
+        print(f"{run.label}: no better {run.monitor} for {patience} epochs, stopped after epoch {row['epoch']}")
+    return True
+
+
+def _say_interrupted(run: _Run, history: History) -> None:
+    if run.talk and run.ckdir is not None:
+        done = len(history.epochs)
+        print(f"\ninterrupted during epoch {done + 1}; {run.ckdir / CHECKPOINT} holds epoch {done}"
+              + (" (resume with resume=True)" if done else ""))
+
+
+def _save_checkpoint(run: _Run, history: History, best_state: dict | None, epoch: int) -> None:
+    """``last.pt`` (everything a resume needs) and ``metrics.json`` (the history), each written atomically."""
+    atomic_save({"model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+                 "scheduler": run.sched.state_dict() if run.sched is not None else None,
+                 "epoch": epoch + 1, "epochs": run.epochs, "history": history.to_dict(),
+                 "best_model": best_state, "rng": _rng_state(), "seed": run.seed},
+                run.ckdir / CHECKPOINT)
+    atomic_save(history.to_dict(), run.ckdir / METRICS_FILE, as_json=True)
+
+
 def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int, batch_size: int = 64,
         lr: float = 1e-3, optimizer: Any = "adam", weight_decay: float = 0.0, schedule: str | None = None,
         loss: Callable | None = None, metrics: Iterable[str] | dict | None = None, monitor: str | None = None,
@@ -412,177 +635,39 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
     """
     from .progress import Progress
 
-    train_set = as_dataset(train_data)
-    val_set = as_dataset(val_data) if val_data is not None else None
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if patience is not None and (patience < 1 or val_data is None):
-        raise ValueError(f"patience needs val_data and must be >= 1, got {patience}")
-    task = task or infer_task(train_set)
-    table = _metric_table(metrics, task)
-    loss_fn = loss or default_loss(task)
-    dev = resolve_device(device)
-
-    distributed = launched_distributed()
-    world, r = 1, 0
-    if distributed:
-        if dev.type == "cuda":  # one GPU per process: torchrun's LOCAL_RANK picks it
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-        r, world = init_distributed(dev)
-    is_main = r == 0
-    show = progress and is_main
-    talk = (progress if verbose is None else verbose) and is_main
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
     home = next(model.parameters(), torch.empty(0)).device   # where fit hands the model back
-    model.to(dev)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        # Every rank must start from the same weights: DDP broadcasts rank 0's parameters.
-        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-
-    per_rank_batch = max(1, math.ceil(batch_size / world))
-    if distributed:
-        from torch.utils.data.distributed import DistributedSampler
-
-        sampler = DistributedSampler(train_set, num_replicas=world, rank=r, shuffle=True, seed=seed, drop_last=False)
-    else:
-        sampler = None
-    steps_per_epoch = math.ceil((len(sampler) if sampler is not None else len(train_set)) / per_rank_batch)
-
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
-    sched = _make_scheduler(schedule, opt, lr, epochs * steps_per_epoch)
-
-    if monitor is None:
-        monitor = f"val_{next(iter(table))}" if (table and val_set is not None) else (
-            "val_loss" if val_set is not None else "train_loss")
-    mode = "max" if _is_higher_better(monitor) else "min"
-    history = History(monitor=monitor, mode=mode)
-    best_state: dict | None = None
-    start_epoch = 0
-
-    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckdir is not None and resume and (ckdir / CHECKPOINT).exists():
-        ck = torch.load(ckdir / CHECKPOINT, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if sched is not None and ck.get("scheduler") is not None:
-            sched.load_state_dict(ck["scheduler"])
-        history = History.from_dict(ck["history"])
-        best_state = ck.get("best_model")
-        start_epoch = int(ck["epoch"])
-        _set_rng_state(ck["rng"])
-        if talk:
-            print(f"resumed from {ckdir / CHECKPOINT} after epoch {start_epoch}/{epochs}")
-    if ckdir is not None and is_main:
-        ckdir.mkdir(parents=True, exist_ok=True)
-
-    def better(value: float, best: float | None) -> bool:
-        if best is None or (isinstance(best, float) and math.isnan(best)):
-            return True
-        return value > best if mode == "max" else value < best
-
-    label = desc or type(model).__name__
+    run = _setup(model, train_data, val_data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                 weight_decay=weight_decay, schedule=schedule, loss=loss, metrics=metrics, task=task, device=device,
+                 amp=amp, channels_last=channels_last, seed=seed, progress=progress, verbose=verbose,
+                 checkpoint_dir=checkpoint_dir, desc=desc, patience=patience, eval_batch_size=eval_batch_size,
+                 num_workers=num_workers, callback=callback)
+    run.monitor, run.mode = _choose_monitor(monitor, run.table, run.val_set)
+    history, best_state, start_epoch = History(monitor=run.monitor, mode=run.mode), None, 0
+    if run.ckdir is not None and resume and (run.ckdir / CHECKPOINT).exists():
+        history, best_state, start_epoch = _resume(run)
+    if run.ckdir is not None and run.is_main:
+        run.ckdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter() - history.total_seconds
-    bar = None
+    # One bar for the whole run; its description names the epoch.
+    bar = Progress(run.steps_per_epoch * (epochs - start_epoch), run.label, disable=not run.show) \
+        if start_epoch < epochs else None
     try:
         for epoch in range(start_epoch, epochs):
-            t0 = time.perf_counter()
-            net.train()
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-                loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=num_workers)
-            else:
-                # A fresh generator per epoch: the order depends only on (seed, epoch), which is what
-                # makes a resumed run identical to an uninterrupted one.
-                g = torch.Generator().manual_seed(seed + epoch)
-                loader = DataLoader(train_set, batch_size=per_rank_batch, shuffle=True, generator=g,
-                                    num_workers=num_workers)
-            if bar is None:   # one bar for the whole run; its description names the epoch
-                bar = Progress(len(loader) * (epochs - start_epoch), label, disable=not show)
-            bar.set_description(f"{label} epoch {epoch + 1}/{epochs}")
-            loss_sum = torch.zeros((), dtype=torch.float64)
-            seen = 0
-            for step, (x, y) in enumerate(loader):
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                if channels_last and x.ndim == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
-                    out = net(x)
-                    batch_loss = loss_fn(out, y)
-                opt.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                value = float(batch_loss.detach())
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, step {step + 1}; "
-                                             "lower the learning rate")
-                loss_sum += value * len(x)
-                seen += len(x)
-                if show:
-                    bar.set_info(f"loss {loss_sum.item() / seen:.4f}")
-                bar.update()
-                if callback is not None:
-                    callback({"epoch": epoch + 1, "step": step + 1, "loss": value})
-            totals = _all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64)]),
-                                     dev, distributed)
-            row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(totals[0] / totals[1])}
-            if val_set is not None:
-                res = evaluate(model, val_set, metrics={k: fn for k, (fn, _) in table.items()}, loss=loss_fn,
-                               batch_size=eval_batch_size, device=dev, task=task, amp=amp,
-                               channels_last=channels_last, distributed=distributed)
-                row.update({f"val_{k}": v for k, v in res.items()})
-            row["lr"] = opt.param_groups[0]["lr"]
-            row["seconds"] = time.perf_counter() - t0
-            history.epochs.append(row)
-            history.total_seconds = time.perf_counter() - t_start
-            value = row.get(monitor)
-            if value is not None and better(value, history.best.get(monitor) if history.best else None):
-                history.best = dict(row)
-                if val_set is not None:
-                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            if talk:
-                shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds"))
-                print(f"{label} epoch {epoch + 1}/{epochs}  {shown}  ({row['seconds']:.1f} s)", flush=True)
-            if ckdir is not None and is_main:
-                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict() if sched is not None else None,
-                             "epoch": epoch + 1, "epochs": epochs, "history": history.to_dict(),
-                             "best_model": best_state, "rng": _rng_state(), "seed": seed},
-                            ckdir / CHECKPOINT)
-                atomic_save(history.to_dict(), ckdir / METRICS_FILE, as_json=True)
-            if patience is not None and history.best is not None \
-                    and row["epoch"] - history.best["epoch"] >= patience:
-                # The plateau: `patience` epochs without a better val score. The best epoch's weights
-                # are restored below, so stopping here loses nothing.
-                history.stopped_early = True
-                if talk:
-                    print(f"{label}: no better {monitor} for {patience} epochs, stopped after epoch {row['epoch']}")
+            row, best_state = _one_epoch(run, history, best_state, epoch, bar, t_start)
+            if _plateau(run, history, row, patience):
                 break
     except KeyboardInterrupt:
-        # The files of the last finished epoch are intact (atomic writes); say where they are and stop.
+        # The files of the last finished epoch are intact (atomic writes): say where they are, and stop.
         if bar is not None:
             bar.close()
-        if talk and ckdir is not None:
-            done = len(history.epochs)
-            print(f"\ninterrupted during epoch {done + 1}; {ckdir / CHECKPOINT} holds epoch {done}"
-                  + (" (resume with resume=True)" if done else ""))
-        model.to(home)
+        _say_interrupted(run, history)
         raise
-    if bar is not None:
-        bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
+        model.to(home)
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    model.to(home)
     if history.best is None and history.epochs:
         history.best = dict(history.epochs[-1])
     return history
