@@ -310,6 +310,8 @@ def evaluate(model: nn.Module, data: Any, *, metrics: Iterable[str] | dict | Non
         r, world = dist.get_rank(), dist.get_world_size()
         dataset = Subset(dataset, list(range(r, len(dataset), world)))  # disjoint, no padding
     was_training = model.training
+    home = param.device if param is not None else dev
+    model.to(dev)          # evaluated where asked, handed back where it was (as fit does)
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     sums: dict[str, torch.Tensor] = {"loss": torch.zeros((), dtype=torch.float64)}
@@ -329,6 +331,7 @@ def evaluate(model: nn.Module, data: Any, *, metrics: Iterable[str] | dict | Non
             v = torch.as_tensor(fn(pred, y, reduction="none")).detach().double().cpu()
             sums[name] = sums.get(name, 0) + v.sum(0)
     model.train(was_training)
+    model.to(home)
     names = list(sums)
     flat = torch.cat([torch.atleast_1d(sums[k]) for k in names] + [count.view(1)])
     flat = _all_reduce_sum(flat, dev, distributed)

@@ -123,7 +123,8 @@ def train_model(name: str, seed: int, data: dict[str, Any], cfg: FusionNetConfig
     scores = {"val_accuracy": history.best["val_accuracy"], "accuracy": evaluate(model, data["test"], device=device)["accuracy"],
               "seconds": seconds}
     if cfg.patience:      # full scale: which half of the label is wrong, the published gates, the learning curve
-        scores.update(half_accuracies(model.to(device), data["test"], cfg.textures), **learning_curve(history))
+        model.to(device)
+        scores.update(half_accuracies(model, data["test"], cfg.textures), **learning_curve(history))
         scores.update(gate_statistics(model, data["test"]))
     return scores, model.cpu().eval()
 
