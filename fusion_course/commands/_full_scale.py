@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -57,7 +56,6 @@ def _resume(out: Path, cfg: Any) -> dict | None:
 
 def run_full(module: Any, args: Any, cfg: Any, names: list[str], out: Path, provenance: dict) -> int:
     from ..experiments._grid import run_jobs
-    from .experiment import describe
 
     started = time.monotonic()
     deadline = None if args.time_limit is None else started + args.time_limit
@@ -125,9 +123,9 @@ def run_full(module: Any, args: Any, cfg: Any, names: list[str], out: Path, prov
     return 0
 
 
-def plateau_share(runs: list[dict]) -> float:
-    """Share of runs whose best validation epoch came before their last epoch (the run had plateaued)."""
-    curves = [r for r in runs if "best_epoch" in r and "epochs" in r]
-    if not curves:
-        return math.nan
-    return sum(r["best_epoch"] < r["epochs"] for r in curves) / len(curves)
+def describe(key: tuple, scores: dict) -> str:
+    """One line per finished run: its model, seed (and learning rate) and its numeric scores."""
+    lr = f" lr {key[2]:g}" if len(key) > 2 else ""
+    shown = "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()
+                      if k not in ("curve", "monitor"))
+    return f"{key[0]:22s} seed {key[1]}{lr}: {shown}"

@@ -37,12 +37,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ._full_scale import describe
 
 # name -> module in fusion_course.experiments (each has Config, NAMES, load_data, baseline, train)
 EXPERIMENTS = {"fusion-helps": "fusion_helps", "f3net-ablation": "f3net_ablation",
                "mobilenet-fusion": "mobilenet_fusion", "fusionnet-ablation": "fusionnet_ablation",
                "fusionnet-control": "fusionnet_control"}
-TUNE_SEED = 1000     # chooses learning rates at full scale; never one of the reported seeds 0..N-1
 
 
 def default_out(name: str, cfg, scale: str = "lesson") -> Path:
@@ -158,14 +158,6 @@ def main(argv: list[str]) -> int:
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}")
     return 0
-
-
-def describe(key: tuple, scores: dict) -> str:
-    """One line per finished run: its model, seed (and learning rate) and its numeric scores."""
-    lr = f" lr {key[2]:g}" if len(key) > 2 else ""
-    shown = "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()
-                      if k not in ("curve", "monitor"))
-    return f"{key[0]:22s} seed {key[1]}{lr}: {shown}"
 
 
 if __name__ == "__main__":  # pragma: no cover
