@@ -143,8 +143,9 @@ def f_measure_curve(pred: torch.Tensor, target: torch.Tensor, *, beta2: float = 
     gf = g.flatten(1)
     # Histograms of predicted levels on object and background pixels; reversed cumulative sums give,
     # for each threshold, the true positives and all positives in one pass.
-    tp_hist = torch.zeros(n, steps).scatter_add_(1, levels, gf.float())
-    all_hist = torch.zeros(n, steps).scatter_add_(1, levels, torch.ones_like(gf, dtype=torch.float32))
+    # The histograms live on the maps' device: a model evaluated on a GPU is scored there.
+    tp_hist = torch.zeros(n, steps, device=p.device).scatter_add_(1, levels, gf.float())
+    all_hist = torch.zeros(n, steps, device=p.device).scatter_add_(1, levels, torch.ones_like(gf, dtype=torch.float32))
     tp = tp_hist.flip(1).cumsum(1)          # pixels with level >= 255 - k that are object
     pos = all_hist.flip(1).cumsum(1)         # all pixels with level >= 255 - k
     precision = tp / pos.clamp_min(1e-12)

@@ -140,3 +140,12 @@ def test_s_measure_matches_a_transcription_of_the_reference_code():
     g = torch.cat([square(), square(top=2), square(left=1)])
     per = s_measure(p, g, reduction="none")
     assert per.shape == (3,) and s_measure(p, g) == pytest.approx(float(per.mean()))
+
+
+def test_f_measure_curve_stays_on_the_maps_device():
+    # A model evaluated on a GPU is scored there; "meta" tensors stand in for a second device on a CPU machine.
+    from fusion_course import metrics as m
+
+    pred = torch.rand(2, 1, 8, 8, device="meta")
+    mask = torch.zeros(2, 1, 8, 8, device="meta")
+    assert m.f_measure_curve(pred, mask).device.type == "meta"
