@@ -7,8 +7,9 @@
 * no function or method longer than 80 lines: one function, one job (a class may be longer);
 * every module named in docs/architecture.md, so the page stays the map of the package.
 
-``fusion_course/grading/`` (and its ``_grade_worker.py``) is left out of these checks: its owner is reshaping
-it (a typed context, the worker inside the package, the mirror/remote cycle).
+One private import crosses subpackages on purpose: the grader's worker loads a lesson's check functions with
+``fusion_course.checks._lesson_checks``. The grader's security tests attack that very name (a submission that
+replaces it must earn nothing), so it stays private: a learner is not invited to call it.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fusion_course"
-EXEMPT_MODULES = ("fusion_course.grading", "fusion_course._grade_worker")
+EXEMPT_MODULES: tuple[str, ...] = ()
+PRIVATE_IMPORTS_ALLOWED = {("fusion_course.grading.worker_process", "_lesson_checks")}
 LONG_FUNCTIONS_ALLOWED: set[tuple[str, str]] = set()
 MAX_LINES = 80
 
@@ -34,7 +36,7 @@ def modules() -> dict[str, Path]:
 
 
 def exempt(module: str) -> bool:
-    return module.startswith(EXEMPT_MODULES)
+    return bool(EXEMPT_MODULES) and module.startswith(EXEMPT_MODULES)
 
 
 def _subpackage(module: str) -> str:
@@ -135,7 +137,7 @@ def test_no_private_name_crosses_subpackages():
                 for m in modules() if not exempt(m)
                 for target, name in imports(m, import_time_only=False)
                 if not exempt(target) and name.startswith("_") and not name.startswith("__")
-                and _subpackage(target) != _subpackage(m)]
+                and _subpackage(target) != _subpackage(m) and (m, name) not in PRIVATE_IMPORTS_ALLOWED]
     assert crossing == [], "make the name public, or keep its use inside its subpackage"
 
 
