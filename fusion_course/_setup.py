@@ -5,8 +5,9 @@ import os
 import random
 
 
-def seed_everything(seed: int, threads: int | None = None) -> str:
-    """Seed Python, NumPy and torch; fix torch's CPU thread count. Returns 'cpu' or 'cuda'."""
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed Python, NumPy and torch; fix torch's CPU thread count (the device is chosen elsewhere:
+    ``fusion_course.train.set_default_device``)."""
     # Before torch loads OpenMP: idle threads sleep rather than spin, which keeps a busy laptop (or two
     # notebooks sharing two cores) from slowing down several-fold. Results are unchanged.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -26,7 +27,6 @@ def seed_everything(seed: int, threads: int | None = None) -> str:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def set_plot_defaults() -> None:

@@ -65,12 +65,12 @@ def run_jobs(module: Any, jobs: Sequence[Job], *, device: str = "cpu", workers: 
         if on_result is not None:
             on_result(key, scores)
 
-    def open_(job) -> bool:
+    def may_start() -> bool:
         return deadline is None or time.monotonic() < deadline
 
     if workers <= 1:
         for job in packed:
-            if not open_(job):
+            if not may_start():
                 break
             done(*_one(job))
         return results
@@ -80,9 +80,9 @@ def run_jobs(module: Any, jobs: Sequence[Job], *, device: str = "cpu", workers: 
     try:
         pending, queue = [], list(packed)
         while queue or pending:
-            while queue and len(pending) < workers and open_(queue[0]):
+            while queue and len(pending) < workers and may_start():
                 pending.append(pool.apply_async(_one, (queue.pop(0),)))
-            if queue and not open_(queue[0]):
+            if queue and not may_start():
                 queue.clear()                       # past the deadline: start nothing new
             ready = [p for p in pending if p.ready()]
             for p in ready:

@@ -17,7 +17,7 @@ import dataclasses
 
 from .fusionnet_ablation import FusionNetConfig, LR_GRID, PRIMARY, baseline, load_data, train_model
 
-__all__ = ["Config", "FULL", "NAMES", "LR_GRID", "load_data", "baseline", "train"]
+__all__ = ["Config", "FULL", "NAMES", "LR_GRID", "PRIMARY", "load_data", "baseline", "train"]
 
 NAMES = ("no fusion (b3 only)", "normalized", "per-pixel softmax")
 Config = FusionNetConfig
@@ -27,4 +27,3 @@ FULL = FusionNetConfig(n_train=20000, n_val=2000, n_test=2000, epochs=60, batch_
 DEFAULT = dataclasses.replace(FULL, n_train=3000, n_val=500, n_test=1000, epochs=8, batch_size=64,
                               schedule="onecycle", patience=0, width=0.125, plain_widths=(40, 80, 160))
 train = train_model
-PRIMARY = PRIMARY
