@@ -13,7 +13,8 @@ What it does, in the order a reader meets it below:
 3. **Model selection on val**: after each epoch the val metrics are computed; the best epoch's
    weights (by ``monitor``) are kept and restored at the end. The test split is never touched here.
 4. **Checkpoints**: with ``checkpoint_dir``, each finished epoch writes ``last.pt`` (model,
-   optimizer, scheduler, epoch, history, RNG states) and ``metrics.json`` atomically (temporary
+   optimizer, scheduler, epoch, history, RNG states) and ``metrics.json`` (the run's record,
+   ``{"history": ...}``: see :func:`write_run_record`) atomically (temporary
    file + ``os.replace``), so Ctrl-C or a crash never leaves a half-written file. ``resume=True``
    continues from ``last.pt``. On Ctrl-C the loop stops, closes its bars and re-raises: the last
    completed epoch's files stay as they were.
@@ -219,6 +220,28 @@ def atomic_save(obj: Any, path: Path, *, as_json: bool = False) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_run_record(ckdir: str | os.PathLike, history: History, **fields: Any) -> Path:
+    """Write a run's record, ``ckdir / METRICS_FILE``, atomically; return its path.
+
+    One layout for every stage of a run: ``{**fields, "history": history.to_dict()}``. ``fit`` writes it
+    after each epoch with the history alone; ``fusion-course train`` writes it once more when the run is
+    done, adding what only it knows (model, dataset, config, test metrics) beside the same history. A reader
+    finds the epochs at ``record["history"]["epochs"]`` in both.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = write_run_record(folder, History(epochs=[{"epoch": 1}]), model="baseline")
+    >>> record = json.loads(path.read_text())
+    >>> sorted(record), record["history"]["epochs"]
+    (['history', 'model'], [{'epoch': 1}])
+    """
+    if "history" in fields:
+        raise ValueError("the record's 'history' comes from the History argument; pass it there")
+    path = Path(ckdir) / METRICS_FILE
+    atomic_save({**fields, "history": history.to_dict()}, path, as_json=True)
+    return path
 
 
 def _rng_state() -> dict:
@@ -586,13 +609,13 @@ def _say_interrupted(run: _Run, history: History) -> None:
 
 
 def _save_checkpoint(run: _Run, history: History, best_state: dict | None, epoch: int) -> None:
-    """``last.pt`` (everything a resume needs) and ``metrics.json`` (the history), each written atomically."""
+    """``last.pt`` (everything a resume needs) and ``metrics.json`` (the record, history only), written atomically."""
     atomic_save({"model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
                  "scheduler": run.sched.state_dict() if run.sched is not None else None,
                  "epoch": epoch + 1, "epochs": run.epochs, "history": history.to_dict(),
                  "best_model": best_state, "rng": _rng_state(), "seed": run.seed},
                 run.ckdir / CHECKPOINT)
-    atomic_save(history.to_dict(), run.ckdir / METRICS_FILE, as_json=True)
+    write_run_record(run.ckdir, history)
 
 
 def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int, batch_size: int = 64,
@@ -628,7 +651,8 @@ def fit(model: nn.Module, train_data: Any, val_data: Any = None, *, epochs: int,
         progress: show a progress bar (``fusion_course.progress``: a widget in a notebook that leaves a
             line of text in the saved file, tqdm's text bar in a terminal), with the running loss.
         verbose: print one line of results per epoch (default: same as ``progress``).
-        checkpoint_dir: where ``last.pt`` and ``metrics.json`` go each epoch (atomically).
+        checkpoint_dir: where ``last.pt`` and ``metrics.json`` (:func:`write_run_record`'s layout, the
+            history under ``"history"``) go each epoch (atomically).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         restore_best: load the best val epoch's weights into ``model`` at the end.
         callback: called with ``{"epoch", "step", "loss"}`` after every batch (e.g. to stop early by raising).

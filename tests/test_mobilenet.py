@@ -34,8 +34,8 @@ def test_depthwise_separable_matches_torchvision(cin, cout, k, stride):
     ref = nn.Sequential(Conv2dNormActivation(cin, cin, k, stride, groups=cin),
                         Conv2dNormActivation(cin, cout, 1))
     assert count_params(ours) == count_params(ref)
-    assert ours.depthwise.groups == cin and ours.depthwise.weight.shape == (cin, 1, k, k)
-    assert ours.pointwise.weight.shape == (cout, cin, 1, 1)
+    assert ours.depthwise[0].groups == cin and ours.depthwise[0].weight.shape == (cin, 1, k, k)
+    assert ours.pointwise[0].weight.shape == (cout, cin, 1, 1)
     x = _x(2, cin, 13, 10)
     _copy_weights(ref, ours)
     ours.eval(), ref.eval()

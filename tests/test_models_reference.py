@@ -108,10 +108,25 @@ def cases() -> dict[str, Callable[[], tuple[nn.Module, Any]]]:
 
 # Keys renamed on purpose, with the models they apply to. FusionNet's stem and conv2 became ConvBNAct blocks
 # (stem.conv.weight -> stem.conv.0.weight, stem.bn.* -> stem.conv.1.*); old checkpoints still load
-# (test_fusionnet_reads_checkpoints_saved_before_convbnact).
+# (test_fusionnet_reads_checkpoints_saved_before_convbnact). Then (issue 27) FusionNet's ResidualBlock,
+# MobileNet's DepthwiseSeparableConv, AFF's MS-CAM bottlenecks and BiFPN's node convolutions did too; their old
+# layouts load as well (test_old_layouts_load_into_convbnact_blocks).
+_AFF_STEPS = {"0": "0.0", "1": "0.1", "3": "1.0", "4": "1.1"}     # conv, BN, (ReLU), conv, BN -> two ConvBNAct
+RESIDUAL_RULES = [(re.compile(r"(^|\.)conv([12])\.(weight|bias)$"), r"\1conv\2.0.\3"),
+                  (re.compile(r"(^|\.)bn([12])\.(\w+)$"), r"\1conv\2.1.\3")]
+SEPARABLE_RULES = [(re.compile(r"^(depthwise|pointwise)\.(weight|bias)$"), r"\1.0.\2"),
+                   (re.compile(r"^norm1\."), "depthwise.1."), (re.compile(r"^norm2\."), "pointwise.1.")]
+AFF_RULES = [(re.compile(r"(local_att|global_att\.1)\.([0-4])\.(\w+)$"),
+              lambda m: f"{m[1]}.{_AFF_STEPS[m[2]]}.{m[3]}")]
+BIFPN_RULES = [(re.compile(r"^((?:td|out)_convs\.\w+)\.1\.weight$"), r"\1.1.0.weight"),
+               (re.compile(r"^((?:td|out)_convs\.\w+)\.2\.(\w+)$"), r"\1.1.1.\2")]
 RENAMED = {
     ("model:fusionnet", "variant:"): [(re.compile(r"^(stem|conv2)\.conv\.(weight|bias)$"), r"\1.conv.0.\2"),
                                       (re.compile(r"^(stem|conv2)\.bn\.(\w+)$"), r"\1.conv.1.\2")],
+    ("model:fusionnet", "variant:", "block:ResidualBlock"): RESIDUAL_RULES,
+    ("block:DepthwiseSeparableConv",): SEPARABLE_RULES,
+    ("fusion:aff", "fusion:iaff"): AFF_RULES,
+    ("fusion:BiFPNLayer",): BIFPN_RULES,
 }
 
 
@@ -194,6 +209,168 @@ def test_fusionnet_reads_checkpoints_saved_before_convbnact() -> None:
         with torch.no_grad():
             assert torch.equal(fresh(x), saved(x))
 
+
+
+# ----------------------------------------------------------------------------- issue 27: the old layouts, inline
+class _OldSeparable(nn.Module):
+    """DepthwiseSeparableConv as it was written before it used ConvBNAct: six flat layers."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, *, norm: bool = True,
+                 activation: Any = nn.ReLU, bias: Any = None) -> None:
+        super().__init__()
+        bias = (not norm) if bias is None else bias
+        self.depthwise = nn.Conv2d(cin, cin, k, stride, padding=k // 2, groups=cin, bias=bias)
+        self.norm1 = nn.BatchNorm2d(cin) if norm else nn.Identity()
+        self.act1 = activation() if activation is not None else nn.Identity()
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=bias)
+        self.norm2 = nn.BatchNorm2d(cout) if norm else nn.Identity()
+        self.act2 = activation() if activation is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act2(self.norm2(self.pointwise(self.act1(self.norm1(self.depthwise(x))))))
+
+
+class _OldResidual(nn.Module):
+    """FusionNet's ResidualBlock as it was written before it used ConvBNAct: conv1/bn1/conv2/bn2."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout)
+        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout)) if cin != cout
+                         else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def _old_bottleneck(c: int, hidden: int, norm: bool) -> nn.Sequential:
+    """AFF's MS-CAM bottleneck as one flat nn.Sequential: conv (+ BN), ReLU, conv (+ BN)."""
+    layers: list[nn.Module] = [nn.Conv2d(c, hidden, 1, bias=not norm)] + ([nn.BatchNorm2d(hidden)] if norm else [])
+    layers += [nn.ReLU(inplace=True), nn.Conv2d(hidden, c, 1, bias=not norm)] + ([nn.BatchNorm2d(c)] if norm else [])
+    return nn.Sequential(*layers)
+
+
+def _old_bifpn_node(c: int) -> nn.Sequential:
+    """BiFPN's node convolution as one flat nn.Sequential: depthwise 3×3, pointwise 1×1, BN, SiLU."""
+    return nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False),
+                         nn.BatchNorm2d(c), nn.SiLU())
+
+
+def _old_vs_new() -> dict[str, tuple[Callable[[], nn.Module], Callable[[], nn.Module], list, Callable[[], Any]]]:
+    from fusion_course.fusion import aff, bifpn
+    from fusion_course.models import fusionnet, mobilenet
+
+    def image(c: int) -> Callable[[], torch.Tensor]:
+        return lambda: torch.randn(4, c, 9, 7)
+    return {
+        "separable": (lambda: _OldSeparable(6, 10, 3, 2), lambda: mobilenet.DepthwiseSeparableConv(6, 10, 3, 2),
+                      SEPARABLE_RULES, image(6)),
+        "separable-bare": (lambda: _OldSeparable(6, 10, 5, norm=False, activation=None),
+                           lambda: mobilenet.DepthwiseSeparableConv(6, 10, 5, norm=False, activation=None),
+                           SEPARABLE_RULES, image(6)),
+        "separable-relu6-bias": (lambda: _OldSeparable(6, 10, activation=nn.ReLU6, bias=True),
+                                 lambda: mobilenet.DepthwiseSeparableConv(6, 10, activation=nn.ReLU6, bias=True),
+                                 SEPARABLE_RULES, image(6)),
+        "residual": (lambda: _OldResidual(6, 10), lambda: fusionnet.ResidualBlock(6, 10), RESIDUAL_RULES, image(6)),
+        "residual-identity": (lambda: _OldResidual(6, 6), lambda: fusionnet.ResidualBlock(6, 6), RESIDUAL_RULES,
+                              image(6)),
+        "aff-bottleneck": (lambda: _old_bottleneck(8, 2, True), lambda: aff._bottleneck(8, 2, True),
+                           [(re.compile(r"^([0-4])\.(\w+)$"), lambda m: f"{_AFF_STEPS[m[1]]}.{m[2]}")], image(8)),
+        "aff-bottleneck-no-norm": (lambda: _old_bottleneck(8, 2, False), lambda: aff._bottleneck(8, 2, False),
+                                   [(re.compile(r"^0\."), "0.0."), (re.compile(r"^2\."), "1.0.")], image(8)),
+        "bifpn-node": (lambda: _old_bifpn_node(8), lambda: bifpn._separable_conv(8),
+                       [(re.compile(r"^1\.weight$"), "1.0.weight"), (re.compile(r"^2\."), "1.1.")], image(8)),
+    }
+
+
+def _map_keys(state: dict[str, torch.Tensor], rules: list) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        for pattern, new in rules:
+            key = pattern.sub(new, key)
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_old_vs_new()))
+def test_convbnact_blocks_equal_their_old_layout(name: str) -> None:
+    """Seeded, the new block draws the old one's weights; with them it computes the same bits, train and eval."""
+    old_cls, new_cls, rules, x = _old_vs_new()[name]
+    torch.manual_seed(0)
+    old = old_cls()
+    torch.manual_seed(0)
+    new = new_cls()
+    mapped = _map_keys(old.state_dict(), rules)
+    assert list(mapped) == list(new.state_dict()), "the key map does not describe the new layout"
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in mapped.items()), "seeded initial weights changed"
+    with torch.no_grad():       # random BN affine and statistics, so that BatchNorm is not the identity in eval
+        for bn in [m for m in old.modules() if isinstance(m, nn.BatchNorm2d)]:
+            bn.weight.uniform_(0.5, 1.5), bn.bias.normal_(), bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2)
+    new.load_state_dict(_map_keys(old.state_dict(), rules), strict=True)
+    inputs = x()
+    for train in (True, False):
+        old.train(train), new.train(train)
+        assert torch.equal(new(inputs), old(inputs)), f"{name}: outputs differ in {'train' if train else 'eval'} mode"
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in _map_keys(old.state_dict(), rules).items()), \
+        "running statistics moved differently in train mode"
+
+
+@pytest.mark.parametrize("name", sorted(_old_vs_new()))
+def test_old_layouts_load_into_convbnact_blocks(name: str) -> None:
+    """A checkpoint saved in the old, flat layout loads (strict) and computes what the old module computed."""
+    old_cls, new_cls, _, x = _old_vs_new()[name]
+    torch.manual_seed(0)
+    old = old_cls().eval()
+    torch.manual_seed(1)
+    new = new_cls().eval()
+    new.load_state_dict(old.state_dict(), strict=True)
+    inputs = x()
+    with torch.no_grad():
+        assert torch.equal(new(inputs), old(inputs))
+
+
+def test_whole_models_read_checkpoints_in_the_old_residual_and_fusion_layouts() -> None:
+    """FusionNet (ResidualBlocks), AFF/iAFF (MS-CAM) and BiFPN: an old-layout state dict loads strictly."""
+    from collections import OrderedDict
+
+    from fusion_course import fusion
+    from fusion_course.models.fusionnet import FusionNet, NormalizedFusionNet
+
+    maps = [torch.randn(2, 8, 8, 8), torch.randn(2, 8, 4, 4)]
+    cases = [(lambda: FusionNet(3, 10, width=0.125), torch.randn(2, 3, 16, 16)),
+             (lambda: NormalizedFusionNet(3, 10, width=0.125), torch.randn(2, 3, 16, 16)),
+             (lambda: fusion.AFF([8, 8], 8), maps), (lambda: fusion.IAFF([8, 8], 8, norm=False), maps),
+             (lambda: fusion.BiFPNLayer([8, 8], 8), OrderedDict(a=maps[0], b=maps[1]))]
+    for build, x in cases:
+        torch.manual_seed(0)
+        saved = build().eval()
+        legacy = _to_old_layout(saved.state_dict())
+        assert legacy.keys() != saved.state_dict().keys(), "nothing was renamed: the case tests nothing"
+        torch.manual_seed(1)
+        fresh = build().eval()
+        fresh.load_state_dict(legacy, strict=True)
+        with torch.no_grad():
+            a, b = fresh(x), saved(x)
+        assert all(torch.equal(p, q) for p, q in zip(_flatten(a), _flatten(b)))
+
+
+def _to_old_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename new keys back to the layouts before issue 27 (the inverse of the RENAMED rules above)."""
+    norm = any(k.endswith("local_att.0.1.weight") for k in state)   # AFF with BatchNorm in its MS-CAMs
+    # With BN the bottleneck was conv, BN, ReLU, conv, BN (keys 0, 1, 3, 4); without, conv, ReLU, conv (0, 2).
+    back = {"0.0": "0", "0.1": "1", "1.0": "3", "1.1": "4"} if norm else {"0.0": "0", "1.0": "2"}
+    rules = [(r"(^|\.)conv([12])\.0\.(weight|bias)$", r"\1conv\2.\3"), (r"(^|\.)conv([12])\.1\.(\w+)$", r"\1bn\2.\3"),
+             (r"^((?:td|out)_convs\.\w+)\.1\.0\.weight$", r"\1.1.weight"),
+             (r"^((?:td|out)_convs\.\w+)\.1\.1\.(\w+)$", r"\1.2.\2"),
+             (r"(local_att|global_att\.1)\.([01]\.[01])\.(\w+)$", lambda m: f"{m[1]}.{back[m[2]]}.{m[3]}")]
+    out = {}
+    for key, value in state.items():
+        for pattern, new in rules:
+            key = re.sub(pattern, new, key)
+        out[key] = value
+    return out
 
 if __name__ == "__main__":
     # Adds this machine's kernels to the reference. Run it only on code known to be right, once as is and

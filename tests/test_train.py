@@ -68,7 +68,7 @@ def test_resume_continues_exactly(tmp_path):
             schedule="onecycle", restore_best=False, callback=stop_after_two_epochs)
     saved = torch.load(ck / "last.pt", weights_only=False)
     assert saved["epoch"] == 2
-    assert [e["epoch"] for e in json.loads((ck / "metrics.json").read_text())["epochs"]] == [1, 2]
+    assert [e["epoch"] for e in json.loads((ck / "metrics.json").read_text())["history"]["epochs"]] == [1, 2]
     resumed = mlp(seed=99)        # different init: everything must come from the checkpoint
     h_resumed = fit(resumed, train, val, epochs=4, lr=3e-3, batch_size=32, progress=False, checkpoint_dir=ck,
                     schedule="onecycle", resume=True, restore_best=False)
@@ -106,7 +106,7 @@ def test_interrupt_mid_epoch_keeps_last_completed_checkpoint(tmp_path):
     ck = torch.load(tmp_path / "last.pt", weights_only=False)
     assert ck["epoch"] == 2 and len(ck["history"]["epochs"]) == 2
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+    assert [e["epoch"] for e in metrics["history"]["epochs"]] == [1, 2]
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]        # no half-written files left
     fresh = Bomb(n=-1)
     load_checkpoint(fresh, tmp_path / "last.pt", best=False)

@@ -256,18 +256,14 @@ def _build_model(args: argparse.Namespace, spec, train_set: Any, device: Any, sa
 def _save_run(args: argparse.Namespace, spec, dataset: str, out: Path, model: Any, splits: dict, history: Any,
               test: dict, world: int, say: Callable) -> None:
     """Rank 0 only: the run's record (METRICS_FILE: config, history and test metrics) and the selected weights."""
-    from ..train import CHECKPOINT, METRICS_FILE, atomic_save
+    from ..train import CHECKPOINT, METRICS_FILE, atomic_save, write_run_record
 
     train_set = splits["train"]
     c, size = int(train_set[0][0].shape[0]), int(train_set[0][0].shape[-1])
-    result = {
-        "model": spec.name, "dataset": dataset, "parameters": sum(p.numel() for p in model.parameters()),
-        "image_size": size, "config": {k: v for k, v in vars(args).items() if k not in ("list",)},
-        "world_size": world, "history": history.to_dict(), "test": test,
-    }
-    # fit's METRICS_FILE holds the history alone, rewritten each epoch; the finished run's record replaces it,
-    # the same history inside.
-    atomic_save(result, out / METRICS_FILE, as_json=True)
+    # The record fit wrote after each epoch ({"history": ...}), completed: same layout, same writer.
+    write_run_record(out, history, model=spec.name, dataset=dataset,
+                     parameters=sum(p.numel() for p in model.parameters()), image_size=size,
+                     config={k: v for k, v in vars(args).items() if k not in ("list",)}, world_size=world, test=test)
     atomic_save({"model": model.state_dict(), "name": spec.name, "in_channels": c,
                   "num_classes": train_set.num_classes, "options": spec.options, "test": test},
                  out / "model.pt")

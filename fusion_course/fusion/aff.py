@@ -26,17 +26,20 @@ from torch import Tensor, nn
 
 from ._checks import check_positive_int
 from .align import Align, Size
+from .layers import ConvBNAct, load_old_keys
 
 
 def _bottleneck(channels: int, hidden: int, norm: bool) -> nn.Sequential:
+    """``BN(PWConv_2(ReLU(BN(PWConv_1(x)))))``: two ``ConvBNAct`` 1×1 steps, the second without activation."""
     # A bias before BatchNorm is removed by its mean subtraction (its gradient is exactly 0): none then.
-    layers: list[nn.Module] = [nn.Conv2d(channels, hidden, 1, bias=not norm)]
-    if norm:
-        layers.append(nn.BatchNorm2d(hidden))
-    layers += [nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1, bias=not norm)]
-    if norm:
-        layers.append(nn.BatchNorm2d(channels))
-    return nn.Sequential(*layers)
+    block = nn.Sequential(
+        ConvBNAct(channels, hidden, 1, bias=not norm, norm=norm),                # PWConv_1 (+ BN) + ReLU
+        ConvBNAct(hidden, channels, 1, bias=not norm, norm=norm, act=None),      # PWConv_2 (+ BN)
+    )
+    # Checkpoints saved when the bottleneck was one flat nn.Sequential (conv, BN, ReLU, conv, BN) still load.
+    old = {"0": "0.0", "1": "0.1", "3": "1.0", "4": "1.1"} if norm else {"0": "0.0", "2": "1.0"}
+    load_old_keys(block, old)
+    return block
 
 
 class MSCAM(nn.Module):

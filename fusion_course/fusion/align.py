@@ -34,6 +34,17 @@ def target_size(maps: Sequence[Tensor], size: Size = None) -> tuple[int, int]:
 
     ``None`` or ``"first"``: the first map's size; ``"smallest"`` / ``"largest"``: by pixel count;
     an int ``s``: ``(s, s)``; a pair: itself.
+
+    ``"first"`` reads one shape and traces under ``torch.compile`` without a graph break; ``"smallest"`` and
+    ``"largest"`` compare every map (a ``max(..., key=...)``) and so do not depend on the order of ``maps``.
+
+    Example:
+        >>> import torch
+        >>> maps = [torch.zeros(1, 4, 8, 8), torch.zeros(1, 4, 4, 4), torch.zeros(1, 4, 2, 2)]
+        >>> target_size(maps), target_size(maps, "smallest"), target_size(maps, "largest")
+        ((8, 8), (2, 2), (8, 8))
+        >>> target_size(maps, 5), target_size(maps, (6, 3))
+        ((5, 5), (6, 3))
     """
     if size is None or size == "first":
         return int(maps[0].shape[-2]), int(maps[0].shape[-1])

@@ -29,17 +29,21 @@ from torch import Tensor, nn
 
 from ._checks import check_channel_list, check_inputs, check_positive_int
 from .align import resize
+from .layers import ConvBNAct, load_old_keys
 from .weighted import normalize_weights, weighted_sum
 
 
 def _separable_conv(channels: int) -> nn.Sequential:
-    # Depthwise 3×3 (one filter per channel) then pointwise 1×1: EfficientDet's cheap node convolution.
-    return nn.Sequential(
+    """Depthwise 3×3 (one filter per channel), then pointwise 1×1 + BN + SiLU: EfficientDet's node convolution."""
+    # No BatchNorm between the two convolutions, as in EfficientDet's SeparableConvBlock: only the pointwise
+    # step is a ConvBNAct.
+    block = nn.Sequential(
         nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
-        nn.Conv2d(channels, channels, 1, bias=False),
-        nn.BatchNorm2d(channels),
-        nn.SiLU(),
+        ConvBNAct(channels, channels, 1, act=nn.SiLU, inplace=False),
     )
+    # Checkpoints saved when the node was one flat nn.Sequential (dw conv, pw conv, BN, SiLU) still load.
+    load_old_keys(block, {"1": "1.0", "2": "1.1"})
+    return block
 
 
 class BiFPNLayer(nn.Module):

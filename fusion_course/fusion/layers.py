@@ -7,10 +7,14 @@ CNN, the segmentation encoders, MobileNet's laterals and FusionNet's trunk.
 ``ConvBNAct`` is an ``nn.Sequential`` whose children are numbered ``0`` (conv), ``1`` (BatchNorm) and
 ``2`` (activation), exactly the layout of the ``nn.Sequential(conv, bn, act)`` it replaces, so state
 dicts (``h1.0.weight``, ``h1.1.running_mean``) and seeded initial weights stay the same.
+
+Blocks that were written out by hand before (``conv1``/``bn1`` attributes) gain a level in their state-dict
+keys when they move onto ``ConvBNAct``; :func:`load_old_keys` lets such a module still read checkpoints
+saved in the old, flat layout.
 """
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Any, Callable, Mapping, Union
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +36,8 @@ class ConvBNAct(nn.Sequential):
         stride: the convolution's stride.
         groups: ``in_channels`` for a depthwise convolution (MobileNet, arXiv:1704.04861).
         bias: give the convolution a bias.
+        norm: put the BatchNorm after the convolution; ``False`` leaves ``conv`` (+ ``act``), numbered
+            ``0`` (+ ``1``), e.g. to count a convolution's bare cost (MobileNet's ``1/N + 1/Dk²``).
         act: the activation class, e.g. ``nn.ReLU`` (default) or ``nn.ReLU6``; None for no activation.
         inplace: build the activation as ``act(inplace=True)`` (saves a buffer; ReLU-like only).
 
@@ -42,18 +48,52 @@ class ConvBNAct(nn.Sequential):
         (['Conv2d', 'BatchNorm2d', 'ReLU'], (2, 16, 16, 16))
         >>> list(block.state_dict())[:3]
         ['0.weight', '1.weight', '1.bias']
+        >>> [type(m).__name__ for m in ConvBNAct(3, 16, 1, norm=False, bias=True, act=None)]
+        ['Conv2d']
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, *,
-                 groups: int = 1, bias: bool = False, act: ActLayer = nn.ReLU, inplace: bool = True) -> None:
+                 groups: int = 1, bias: bool = False, act: ActLayer = nn.ReLU, inplace: bool = True,
+                 norm: bool = True) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
                       groups=groups, bias=bias),
-            nn.BatchNorm2d(out_channels),
         ]
+        if norm:
+            layers.append(nn.BatchNorm2d(out_channels))
         if act is not None:
             layers.append(act(inplace=True) if inplace else act())
         super().__init__(*layers)
+
+
+def load_old_keys(module: nn.Module, renames: Mapping[str, str]) -> None:
+    """Let ``module`` load state dicts saved before its hand-written layers became ``ConvBNAct`` blocks.
+
+    ``renames`` maps an old child path to its new one, relative to ``module``: ``{"bn1": "conv1.1"}`` turns
+    ``<prefix>bn1.running_mean`` into ``<prefix>conv1.1.running_mean`` before the module reads its keys. Only a
+    key whose path is *exactly* an old one is renamed (``conv1.weight``, never the new ``conv1.0.weight``),
+    so checkpoints in either layout load, and the old layout loads with ``strict=True``.
+
+    Example:
+        >>> import torch
+        >>> block = nn.Sequential(ConvBNAct(2, 4, 3, act=None))
+        >>> load_old_keys(block, {"conv": "0.0", "bn": "0.1"})
+        >>> old = {"conv.weight": torch.ones(4, 2, 3, 3), "bn.weight": torch.ones(4), "bn.bias": torch.zeros(4),
+        ...        "bn.running_mean": torch.zeros(4), "bn.running_var": torch.ones(4)}
+        >>> block.load_state_dict(old)
+        <All keys matched successfully>
+        >>> block[0][0].weight.sum().item()
+        72.0
+    """
+    table = dict(renames)
+
+    def hook(state_dict: dict, prefix: str, *args: Any) -> None:
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            path, _, leaf = key[len(prefix):].rpartition(".")
+            if path in table:                                # an old path: weight / bias / running_mean ...
+                state_dict[f"{prefix}{table[path]}.{leaf}"] = state_dict.pop(key)
+
+    module._register_load_state_dict_pre_hook(hook)
 
 
 class SqueezeExcitation(nn.Module):

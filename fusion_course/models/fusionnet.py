@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..fusion import FPN, SpatialWeightedFusion, create_fusion
-from ..fusion.layers import ConvBNAct, SqueezeExcitation
+from ..fusion.layers import ConvBNAct, SqueezeExcitation, load_old_keys
 from .registry import ModelSpec
 
 __all__ = [
@@ -94,20 +94,18 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        # Published: biases before BatchNorm, and ReLUs that are not in place.
+        self.conv1 = ConvBNAct(in_channels, out_channels, 3, bias=True, inplace=False)   # conv + BN + ReLU
+        self.conv2 = ConvBNAct(out_channels, out_channels, 3, bias=True, act=None)       # conv + BN
         if in_channels != out_channels:
-            self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)
-            )
+            self.shortcut: nn.Module = ConvBNAct(in_channels, out_channels, 1, bias=True, act=None)
         else:
             self.shortcut = nn.Identity()
+        # Checkpoints saved when the block had conv1/bn1/conv2/bn2 attributes still load (shortcut.0/.1 kept its keys).
+        load_old_keys(self, {"conv1": "conv1.0", "bn1": "conv1.1", "conv2": "conv2.0", "bn2": "conv2.1"})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.conv2(self.conv1(x))
         return F.relu(out + self.shortcut(x))
 
 
@@ -307,16 +305,9 @@ def _build_trunk(model: nn.Module, in_channels: int, width: float, spatial_dropo
         conv=ConvBNAct(c["c5"], c["c6"], 3, bias=True, inplace=False), drop=nn.Dropout2d(spatial_dropout),
     ))
     for stage in (model.stem, model.conv2):
-        stage._register_load_state_dict_pre_hook(_load_old_trunk_keys)
+        # Checkpoints saved before the stem and conv2 used ConvBNAct: ``stem.bn.*`` is now ``stem.conv.1.*``.
+        load_old_keys(stage, {"conv": "conv.0", "bn": "conv.1"})
     return c
-
-
-def _load_old_trunk_keys(state_dict: dict, prefix: str, *args: Any) -> None:
-    """Read checkpoints saved before the stem and conv2 used ``ConvBNAct``: ``stem.bn.*`` is now ``stem.conv.1.*``."""
-    for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split(".")[0] in ("conv", "bn")]:
-        part, _, rest = key[len(prefix):].partition(".")
-        if "." not in rest:                      # conv.weight / bn.running_mean: the old, flat layout
-            state_dict[f"{prefix}conv.{0 if part == 'conv' else 1}.{rest}"] = state_dict.pop(key)
 
 
 def _trunk_features(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -495,6 +486,9 @@ class NormalizedFusionNet(nn.Module):
 
     def fuse_levels(self, levels: list[torch.Tensor]) -> torch.Tensor:
         """Normalised weighted sum of the FPN levels, at the finest (or, for ablation, coarsest) size."""
+        # Coarse: P5..P2. The order is more than the size rule (size="smallest" on P2..P5 gives the same 4×4):
+        # it is which weight belongs to which level (index 0 = P5, as the stored runs were trained) and the
+        # order of the floating-point sum, so P2..P5 would change the outputs in their last bits.
         ordered = levels if self.fuse_at == "fine" else levels[::-1]
         return self.level_fusion(ordered)  # (B, C, 8, 8) fine / (B, C, 4, 4) coarse at 32×32
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fusion.layers import ConvBNAct
+from ..fusion.layers import ConvBNAct, load_old_keys
 from .registry import ModelSpec
 
 __all__ = [
@@ -85,8 +85,9 @@ class DepthwiseSeparableConv(nn.Module):
     The two steps of MobileNet v1 (arXiv:1704.04861, Fig. 3): the depthwise step filters each input
     channel on its own (``groups=in_channels``: spatial mixing, no channel mixing); the pointwise step is
     a 1×1 conv that mixes channels (no spatial mixing). Together they replace a k×k conv at
-    ``1/N + 1/Dk²`` of its cost. Same parameters as torchvision's
-    ``Conv2dNormActivation(M, M, k, groups=M)`` followed by ``Conv2dNormActivation(M, N, 1)``.
+    ``1/N + 1/Dk²`` of its cost. Each step is one :class:`~fusion_course.fusion.layers.ConvBNAct`, as
+    torchvision writes it: ``Conv2dNormActivation(M, M, k, groups=M)`` then ``Conv2dNormActivation(M, N, 1)``,
+    with the same parameters.
 
     Args:
         in_channels: M, channels of the input.
@@ -100,6 +101,8 @@ class DepthwiseSeparableConv(nn.Module):
     >>> block = DepthwiseSeparableConv(32, 64)
     >>> block(torch.randn(2, 32, 56, 56)).shape
     torch.Size([2, 64, 56, 56])
+    >>> [type(m).__name__ for m in block.depthwise], tuple(block.depthwise[0].weight.shape)
+    (['Conv2d', 'BatchNorm2d', 'ReLU'], (32, 1, 3, 3))
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, *,
@@ -112,20 +115,19 @@ class DepthwiseSeparableConv(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         # Step 1, depthwise: groups=in_channels gives each channel its own Dk×Dk filter,
         # weight shape (M, 1, Dk, Dk): Dk²·M parameters instead of Dk²·M·N.
-        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding=kernel_size // 2,
-                                   groups=in_channels, bias=bias)
-        self.norm1 = nn.BatchNorm2d(in_channels) if norm else nn.Identity()
-        self.act1 = activation() if activation is not None else nn.Identity()
+        self.depthwise = ConvBNAct(in_channels, in_channels, kernel_size, stride, groups=in_channels, bias=bias,
+                                   norm=norm, act=activation, inplace=False)
         # Step 2, pointwise: a 1×1 conv, weight (N, M, 1, 1): M·N parameters, mixes the channels.
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
-        self.norm2 = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
-        self.act2 = activation() if activation is not None else nn.Identity()
+        self.pointwise = ConvBNAct(in_channels, out_channels, 1, bias=bias, norm=norm, act=activation, inplace=False)
+        # Checkpoints saved when the steps were six flat layers (depthwise, norm1, act1, ...) still load.
+        load_old_keys(self, {"depthwise": "depthwise.0", "norm1": "depthwise.1",
+                             "pointwise": "pointwise.0", "norm2": "pointwise.1"})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"DepthwiseSeparableConv expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        x = self.act1(self.norm1(self.depthwise(x)))   # (B, M, H/s, W/s): filter each channel alone
-        return self.act2(self.norm2(self.pointwise(x)))  # (B, N, H/s, W/s): mix channels
+        x = self.depthwise(x)          # (B, M, H/s, W/s): filter each channel alone
+        return self.pointwise(x)       # (B, N, H/s, W/s): mix channels
 
 
 class InvertedResidual(nn.Module):
