@@ -34,6 +34,13 @@ def test_every_platform_gets_binary_wheels_at_the_pinned_versions():
         assert "--index-url" not in argv                              # PyPI only unless asked
 
 
+def test_linux_lists_every_manylinux_level_its_wheels_use():
+    # pip matches --platform tags exactly: NVIDIA's wheels for torch 2.15 are tagged manylinux_2_27 (cudnn,
+    # cublas, cusolver, cufile), 2_25 (cupti) and 2_18 (nccl); without 2_27 the download stops at cudnn.
+    tags = set(wh.PLATFORMS["linux"])
+    assert {f"manylinux_2_{m}_x86_64" for m in range(17, 29)} | {"manylinux2014_x86_64"} == tags
+
+
 def test_the_cpu_index_is_used_for_linux_only_and_pypi_stays_for_the_rest():
     steps = _plan(torch_index="https://download.pytorch.org/whl/cpu")
     linux, macos, windows = (list(s.argv) for s in steps)

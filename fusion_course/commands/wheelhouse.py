@@ -18,6 +18,14 @@ which pulls about 3 GB of NVIDIA libraries. A teacher who can reach PyTorch's ow
 ``+cpu`` builds (``torch==X`` in the constraints matches ``X+cpu``), everything else from PyPI.
 ``--dry-run`` prints the pip commands and downloads nothing.
 
+Every folder, the machine's own OS included, is downloaded with the target's ``--platform`` tags, so that it
+suits any learner's machine of that OS rather than only ones like the teacher's (a download for the running
+interpreter would take unpinned dependencies' newest wheels, e.g. a manylinux_2_34 build that an older glibc
+cannot install). pip matches ``--platform`` tags exactly, so a level missing from the list hides a wheel: PyPI's
+torch 2.15 for Linux needs nvidia-cudnn-cu13, whose wheels are tagged ``manylinux_2_27`` only, and a download
+with 2_17 and 2_28 alone stops at "from versions: 0.0.0a0". :data:`PLATFORMS` therefore lists every manylinux
+level from 2_17 to 2_28.
+
 Another OS than the one running the command: ``pip download --platform`` picks the target's wheels, but
 evaluates the environment markers of dependencies (``; platform_system == "Linux"``) for the machine it runs
 on (pypa/pip#4304, #10050), so a Windows download from Linux would chase Linux-only packages and miss
@@ -29,6 +37,7 @@ Exit status 0 when every download succeeded, 1 when pip failed, 2 for bad input.
 from __future__ import annotations
 
 import argparse
+import platform
 import re
 import shlex
 import subprocess
@@ -39,11 +48,12 @@ from pathlib import Path
 from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
-# pip's --platform tags per learner's OS. pip matches tags exactly, so Linux lists the manylinux levels that
-# wheels use (glibc 2.17 and 2.28), and macOS one recent version (pip adds the older compatible ones itself).
+# pip's --platform tags per learner's OS. pip matches
+# manylinux tags exactly, so Linux lists every glibc level from 2.28 (torch's) down to 2.17: NVIDIA's wheels for
+# torch use 2_27, 2_25 and 2_18 too. macOS names one recent version (pip adds the older compatible ones itself).
 # PyTorch publishes no macOS x86_64 wheels any more: Apple silicon only.
 PLATFORMS: dict[str, tuple[str, ...]] = {
-    "linux": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
+    "linux": (*(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)), "manylinux2014_x86_64"),
     "macos": ("macosx_14_0_arm64",),
     "windows": ("win_amd64",),
 }
@@ -104,10 +114,16 @@ def native() -> str | None:
     return {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform)
 
 
+def is_host(name: str, version: str) -> bool:
+    """Whether target ``name`` with Python ``version`` is the machine running this: its OS, CPU and Python."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return (name == native() and version == here
+            and platform.machine().lower() == MARKERS[name]["platform_machine"].lower())
+
+
 def pip_for(name: str, version: str) -> tuple[str, ...]:
     """How to run pip for target ``name`` and Python ``version``: plain pip, or :func:`pip_as` for markers."""
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if name == native() and version == here:
+    if is_host(name, version):
         return (sys.executable, "-m", "pip")
     return (sys.executable, "-m", "fusion_course.commands.wheelhouse", "pip-as", name, version)
 
