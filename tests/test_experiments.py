@@ -1,4 +1,5 @@
 """The lessons' experiments at toy scale, and `fusion-course experiment`'s files and errors."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -110,16 +111,30 @@ def test_results_files_match_the_lessons_configs():
     assert _recorded(wide, fna.Config()) == _asdict(fna.Config(width=0.25))
 
 
-@pytest.mark.parametrize("name,module", [("fusion_helps_full", fh), ("mobilenet_fusion_64px_full", mf),
-                                         ("fusionnet_ablation_full", fna)])
-def test_full_scale_files_were_made_at_full_scale_and_trained_to_a_plateau(name, module):
+def _full_config(name):
     from fusion_course.experiments import fusionnet_control as fc
+
+    return {"fusion_helps_full": fh.FULL, "f3net_ablation_full": fa.FULL, "mobilenet_fusion_64px_full": mf.FULL,
+            "mobilenet_fusion_96px_full": dataclasses.replace(mf.FULL, size=96),
+            "fusionnet_ablation_full": fna.FULL, "fusionnet_control_full": fc.FULL,
+            "fusionnet_nofusion_width0.5_full": dataclasses.replace(fna.FULL, width=0.5),
+            "fusionnet_nofusion_width1.0_full": dataclasses.replace(fna.FULL, width=1.0)}[name]
+
+
+FULL_FILES = ["fusion_helps_full", "f3net_ablation_full", "mobilenet_fusion_64px_full", "mobilenet_fusion_96px_full",
+              "fusionnet_ablation_full", "fusionnet_control_full"]
+LR_GRIDS = {"fusion_helps": fh.LR_GRID, "f3net": fa.LR_GRID, "mobilenet": mf.LR_GRID, "fusionnet": fna.LR_GRID}
+
+
+@pytest.mark.parametrize("name", FULL_FILES + ["fusionnet_nofusion_width0.5_full", "fusionnet_nofusion_width1.0_full"])
+def test_full_scale_files_were_made_at_full_scale_and_trained_to_a_plateau(name):
     from fusion_course.experiments import results as res
 
     doc = res.load(name)
-    assert doc["scale"] == "full" and doc["config"] == _asdict(module.FULL)
+    assert doc["scale"] == "full" and doc["config"] == _asdict(_full_config(name))
+    grid = next(g for prefix, g in LR_GRIDS.items() if name.startswith(prefix))
+    assert set(doc["chosen_lr"].values()) <= set(grid)
     assert doc["tune_seed"] not in {r["seed"] for r in doc["runs"]}           # tuning never reuses a reported seed
-    assert set(doc["chosen_lr"].values()) <= set(module.LR_GRID)
     for r in doc["runs"]:
         assert r["lr"] == doc["chosen_lr"][r["model"]] and len(r["curve"]) == r["epochs"]
         best = max(r["curve"]) if doc["higher_is_better"] else min(r["curve"])
@@ -128,8 +143,19 @@ def test_full_scale_files_were_made_at_full_scale_and_trained_to_a_plateau(name,
     # The file says which runs it lacks; a complete one has every model on every seed.
     done = {(r["model"], r["seed"]) for r in doc["runs"]}
     assert doc["complete"] == (not doc["missing"]) and len(done) == len(doc["runs"])
-    control = res.load("fusionnet_control_full")
-    assert control["config"] == _asdict(fc.FULL)
+
+
+@pytest.mark.parametrize("name", FULL_FILES)
+def test_full_scale_files_are_complete_with_five_seeds_per_model(name):
+    from fusion_course.experiments import results as res
+
+    doc = res.load(name)
+    assert doc["complete"] and not doc["missing"]
+    seeds = {}
+    for r in doc["runs"]:
+        seeds.setdefault(r["model"], set()).add(r["seed"])
+    assert all(s == set(range(5)) for s in seeds.values()), seeds
+    assert doc["provenance"]["hardware"].get("gpu") and doc["provenance"]["gpu_minutes"] > 0
 
 
 @pytest.mark.slow

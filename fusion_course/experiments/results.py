@@ -64,7 +64,8 @@ def plot_curves(doc: dict[str, Any], models: list[str] | None = None, *, ax: Any
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))
     runs = [r for r in doc["runs"] if "curve" in r and (models is None or r["model"] in models)]
-    names = list(dict.fromkeys(r["model"] for r in runs))
+    # Colours follow ``models`` when given, so two panels of the same models share their colours.
+    names = list(models) if models is not None else list(dict.fromkeys(r["model"] for r in runs))
     colours = plt.get_cmap("tab10")
     for r in runs:
         c = colours(names.index(r["model"]) % 10)
