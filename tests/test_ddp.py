@@ -81,8 +81,12 @@ def test_two_gloo_processes_match_each_other_and_one_process(tmp_path):
 @pytest.mark.slow
 def test_cli_under_torchrun_prints_and_writes_once(tmp_path):
     import shutil
+    from pathlib import Path
 
-    exe = shutil.which("fusion-course")
+    # The console script of the environment running the tests (a venv's python run without activating the
+    # venv finds another environment's script on PATH first), else the one on PATH.
+    beside = Path(sys.executable).with_name("fusion-course")
+    exe = str(beside) if beside.exists() else shutil.which("fusion-course")
     assert exe, "the console script is not installed"
     out_dir = tmp_path / "run"
     res = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", exe, "train",

@@ -240,11 +240,11 @@ class _ConcatHead(nn.Module):
     def __init__(self, level_channels: list[int], channels: int, fuse_at: str) -> None:
         super().__init__()
         from ..fusion import ConcatFusion
+        from ..fusion.layers import ConvBNAct
 
         self.fuse_at = fuse_at
-        self.laterals = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(ch, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
-            for ch in level_channels)
+        # The same laterals as MobileNetFusion's (keys laterals.i.0/1/2, as an nn.Sequential(conv, BN, ReLU)).
+        self.laterals = nn.ModuleList(ConvBNAct(ch, channels, 1, inplace=False) for ch in level_channels)
         self.fuse = ConcatFusion([channels] * len(level_channels), channels)
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
