@@ -121,3 +121,34 @@ def test_a_set_aside_file_is_graded_again_only_with_retry_crashed(tmp_path):
     sub.write_text(sub.read_text(encoding="utf-8").replace("min(max", "max(min"), encoding="utf-8")
     digests[sub] = hashlib.sha256(sub.read_bytes()).hexdigest()
     assert _plan(out, [sub], names, digests, results, Counter(), retry_crashed=False) == {} and results == {}
+
+
+def test_a_kernel_that_dies_before_answering_is_started_again_and_nothing_else_is():
+    """A kernel that dies before kernel_info (no cell of the submission has run) is retried; other errors are not."""
+    import contextlib
+
+    from fusion_course.grading import worker_process as wp
+
+    def client(fails_with):
+        class Client:
+            entered = False
+
+            @contextlib.contextmanager
+            def setup_kernel(self):
+                if fails_with:
+                    raise fails_with
+                Client.entered = True
+                yield
+
+        return Client()
+
+    died = RuntimeError("Kernel died before replying to kernel_info")
+    made = iter([client(died), client(died), client(None)])
+    with contextlib.ExitStack() as stack:
+        assert type(wp._start_kernel(stack, lambda: next(made))).entered
+    made = iter([client(died)] * wp.KERNEL_STARTS)
+    with pytest.raises(RuntimeError, match="kernel_info"), contextlib.ExitStack() as stack:
+        wp._start_kernel(stack, lambda: next(made))
+    other = iter([client(RuntimeError("kernel spec not found")), client(None)])
+    with pytest.raises(RuntimeError, match="kernel spec"), contextlib.ExitStack() as stack:
+        wp._start_kernel(stack, lambda: next(other))

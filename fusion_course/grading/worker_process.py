@@ -21,6 +21,7 @@ The grader believes nothing from a worker that does not end with ``done`` and ex
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import importlib
@@ -291,6 +292,25 @@ def _preload(lesson: str, into: dict[str, Any]) -> None:
         into["error"] = exc
 
 
+#: How often a kernel that dies before it answers is started again. Nothing of the submission has run then
+#: (the first cell runs after kernel_info), so a retry cannot help a submission; it only rides out a start
+#: that failed for the machine's reasons, e.g. two kernels of a busy room racing for the same free port.
+KERNEL_STARTS = 3
+
+
+def _start_kernel(stack: contextlib.ExitStack, make_client: Callable[[], Any]) -> Any:
+    """A notebook client whose kernel answered kernel_info, entered into ``stack``; up to KERNEL_STARTS tries."""
+    for attempt in range(1, KERNEL_STARTS + 1):
+        client = make_client()
+        try:
+            stack.enter_context(client.setup_kernel())    # nbclient cleans up a kernel that failed to start
+            return client
+        except RuntimeError as exc:
+            if "before replying to kernel_info" not in str(exc) or attempt == KERNEL_STARTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 def run(job: dict[str, Any], out: Channel) -> None:
     """Limits, checks loaded while the kernel starts, then the notebook, judged exercise by exercise."""
     import threading
@@ -303,11 +323,11 @@ def run(job: dict[str, Any], out: Channel) -> None:
     loader = threading.Thread(target=_preload, args=(job["lesson"], loaded))
     loader.start()
     nb = nbformat.read(job["notebook"], as_version=4)
-    client = NotebookClient(nb, timeout=float(job["timeout_per_cell"]), kernel_name=job["kernel_name"],
-                            allow_errors=True, interrupt_on_timeout=True, shutdown_kernel="immediate",
-                            startup_timeout=float(job.get("startup_timeout", 120)),
-                            resources={"metadata": {"path": job["cwd"]}})
-    with client.setup_kernel():
+    with contextlib.ExitStack() as stack:
+        client = _start_kernel(stack, lambda: NotebookClient(
+            nb, timeout=float(job["timeout_per_cell"]), kernel_name=job["kernel_name"], allow_errors=True,
+            interrupt_on_timeout=True, shutdown_kernel="immediate", startup_timeout=float(job.get("startup_timeout", 120)),
+            resources={"metadata": {"path": job["cwd"]}}))
         loader.join()      # the judge's code is all in memory before the first learner cell runs
         if "error" in loaded:
             raise loaded["error"]
