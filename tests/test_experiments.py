@@ -3,6 +3,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,20 +82,16 @@ def test_experiment_command_bad_input_is_one_line(args):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def _recorded(doc, cfg):
-    """A file's config with the fields it predates filled by their defaults (configs gain fields over time)."""
-    import dataclasses
-
-    return {**json.loads(json.dumps(dataclasses.asdict(type(cfg)()))), **doc["config"]}
-
-
 def _asdict(cfg):
-    import dataclasses
-
     return json.loads(json.dumps(dataclasses.asdict(cfg)))      # tuples as JSON lists, as in the files
 
 
-RESULTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "docs" / "results"
+def _recorded(doc, cfg):
+    """A file's config with the fields it predates filled by their defaults (configs gain fields over time)."""
+    return {**_asdict(type(cfg)()), **doc["config"]}
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
 
 def test_results_files_match_the_lessons_configs():

@@ -130,11 +130,17 @@ RENAMED = {
 }
 
 
+def _apply(rules: list, key: str) -> str:
+    """``key`` after every ``(compiled pattern, replacement)`` rule, in order."""
+    for pattern, new in rules:
+        key = pattern.sub(new, key)
+    return key
+
+
 def renamed(case: str, key: str) -> str:
     for prefixes, rules in RENAMED.items():
         if case.startswith(prefixes):
-            for pattern, new in rules:
-                key = pattern.sub(new, key)
+            key = _apply(rules, key)
     return key
 
 
@@ -286,12 +292,7 @@ def _old_vs_new() -> dict[str, tuple[Callable[[], nn.Module], Callable[[], nn.Mo
 
 
 def _map_keys(state: dict[str, torch.Tensor], rules: list) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        for pattern, new in rules:
-            key = pattern.sub(new, key)
-        out[key] = value
-    return out
+    return {_apply(rules, key): value for key, value in state.items()}
 
 
 @pytest.mark.parametrize("name", sorted(_old_vs_new()))
@@ -365,12 +366,7 @@ def _to_old_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
              (r"^((?:td|out)_convs\.\w+)\.1\.0\.weight$", r"\1.1.weight"),
              (r"^((?:td|out)_convs\.\w+)\.1\.1\.(\w+)$", r"\1.2.\2"),
              (r"(local_att|global_att\.1)\.([01]\.[01])\.(\w+)$", lambda m: f"{m[1]}.{back[m[2]]}.{m[3]}")]
-    out = {}
-    for key, value in state.items():
-        for pattern, new in rules:
-            key = re.sub(pattern, new, key)
-        out[key] = value
-    return out
+    return _map_keys(state, [(re.compile(pattern), new) for pattern, new in rules])
 
 if __name__ == "__main__":
     # Adds this machine's kernels to the reference. Run it only on code known to be right, once as is and

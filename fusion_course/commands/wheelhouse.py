@@ -48,9 +48,9 @@ from pathlib import Path
 from ..cli import CommandParser, parse_command
 from ..errors import UsageError
 
-# pip's --platform tags per learner's OS. pip matches
-# manylinux tags exactly, so Linux lists every glibc level from 2.28 (torch's) down to 2.17: NVIDIA's wheels for
-# torch use 2_27, 2_25 and 2_18 too. macOS names one recent version (pip adds the older compatible ones itself).
+# pip's --platform tags per learner's OS. pip matches manylinux tags exactly, so Linux lists every glibc level
+# from 2.28 (torch's) down to 2.17: NVIDIA's wheels for torch use 2_27, 2_25 and 2_18 too. macOS names one
+# recent version (pip adds the older compatible ones itself).
 # PyTorch publishes no macOS x86_64 wheels any more: Apple silicon only.
 PLATFORMS: dict[str, tuple[str, ...]] = {
     "linux": (*(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)), "manylinux2014_x86_64"),
