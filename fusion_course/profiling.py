@@ -61,6 +61,24 @@ class _eval_mode:
                 m.training = mode
 
 
+class _num_threads:
+    """Set torch's intra-op thread count for the block (None: leave it), then restore it."""
+
+    def __init__(self, threads: int | None) -> None:
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1; got {threads}")
+        self.threads = threads
+
+    def __enter__(self) -> int:
+        self.previous = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        return torch.get_num_threads()
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.set_num_threads(self.previous)
+
+
 def count_macs(model: Callable[..., Any], inputs: Any) -> int:
     """Multiply-adds of one forward pass of ``model`` on ``inputs`` (FLOPs / 2, torch's counter).
 
@@ -137,26 +155,19 @@ def measure_latency(model: Callable[..., Any], inputs: Any, *, warmup: int = 5, 
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0; got repeats={repeats}, warmup={warmup}")
-    previous = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1; got {threads}")
-        torch.set_num_threads(threads)
-    try:
+    with _num_threads(threads) as used:
         for _ in range(warmup):
             time_call(model, inputs, backward=backward)
         times = [time_call(model, inputs, backward=backward) for _ in range(repeats)]
-        result: dict[str, float] = summarize_times(times)
-        result["repeats"] = repeats
-        result["threads"] = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
+    result: dict[str, float] = summarize_times(times)
+    result["repeats"] = repeats
+    result["threads"] = used
     return result
 
 
 def interleaved_latency(models: dict[str, Callable[..., Any]], inputs: Any, *, budget_s: float = 2.0,
                         calls: int = 3, min_rounds: int = 3, max_rounds: int = 200, warmup: int = 3,
-                        target: float = 0.03) -> dict[str, dict[str, float]]:
+                        target: float = 0.03, threads: int | None = None) -> dict[str, dict[str, float]]:
     """Latency of several models measured together, until a time budget or a precision target is met.
 
     Each round times every model ``calls`` times, in an order that rotates from round to round, so that a
@@ -164,20 +175,22 @@ def interleaved_latency(models: dict[str, Callable[..., Any]], inputs: Any, *, b
     until ``budget_s`` seconds have passed, or, after ``min_rounds``, until every model's median is known
     to within ``target`` (relative half-width of the interquartile range over √n, a rough standard error).
     A fixed repeat count would be too many calls for slow models and too few for fast, noisy ones.
+    ``threads`` sets torch's intra-op threads for the measurement (restored afterwards; None: as set).
 
     Returns, per model: ``median_ms``, ``p10_ms``, ``p90_ms`` and ``n`` (timed calls).
     """
     names = list(models)
-    for model in models.values():
-        for _ in range(warmup):
-            time_call(model, inputs)
     times: dict[str, list[float]] = {n: [] for n in names}
-    start = time.perf_counter()
-    for r in range(max_rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name] += [time_call(models[name], inputs) for _ in range(calls)]
-        if time.perf_counter() - start > budget_s or (r + 1 >= min_rounds and _precise(times, target)):
-            break
+    with _num_threads(threads):
+        for model in models.values():
+            for _ in range(warmup):
+                time_call(model, inputs)
+        start = time.perf_counter()
+        for r in range(max_rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                times[name] += [time_call(models[name], inputs) for _ in range(calls)]
+            if time.perf_counter() - start > budget_s or (r + 1 >= min_rounds and _precise(times, target)):
+                break
     return {n: {**summarize_times(t), "n": len(t)} for n, t in times.items()}
 
 
@@ -192,7 +205,7 @@ def _precise(times: dict[str, list[float]], target: float) -> bool:
 
 def paired_overhead(base: Callable[..., Any], other: Callable[..., Any], inputs: Any, *, budget_s: float = 3.0,
                     calls: int = 5, min_rounds: int = 5, max_rounds: int = 100, confidence: float = 0.95,
-                    n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+                    n_boot: int = 2000, seed: int = 0, threads: int | None = None) -> dict[str, float]:
     """How much slower ``other`` is than ``base``, as a ratio of medians measured in back-to-back pairs.
 
     Each round times both (``calls`` each, the order alternating) and keeps the ratio of their medians, so
@@ -213,20 +226,21 @@ def paired_overhead(base: Callable[..., Any], other: Callable[..., Any], inputs:
     """
     if not 0 < confidence < 1 or n_boot < 1 or min_rounds < 1 or max_rounds < min_rounds:
         raise ValueError("need 0 < confidence < 1, n_boot >= 1 and 1 <= min_rounds <= max_rounds")
-    for model in (base, other):
-        for _ in range(3):
-            time_call(model, inputs)
     ratios: list[float] = []
     fastest = [float("inf"), float("inf")]
-    start = time.perf_counter()
-    for r in range(max_rounds):
-        med = [0.0, 0.0]
-        for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-            t = [time_call((base, other)[i], inputs) for _ in range(calls)]
-            med[i], fastest[i] = statistics.median(t), min(fastest[i], min(t))
-        ratios.append(med[1] / med[0])
-        if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
-            break
+    with _num_threads(threads):
+        for model in (base, other):
+            for _ in range(3):
+                time_call(model, inputs)
+        start = time.perf_counter()
+        for r in range(max_rounds):
+            med = [0.0, 0.0]
+            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                t = [time_call((base, other)[i], inputs) for _ in range(calls)]
+                med[i], fastest[i] = statistics.median(t), min(fastest[i], min(t))
+            ratios.append(med[1] / med[0])
+            if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+                break
     s = sorted(ratios)
     low, high = _bootstrap_median(ratios, confidence, n_boot, seed)
     return {"overhead": statistics.median(s) - 1, "p10": _percentile(s, 10) - 1, "p90": _percentile(s, 90) - 1,

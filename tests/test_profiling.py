@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fusion_course.fusion import CFM, ConcatFusion, SumFusion, WeightedSumFusion
-from fusion_course.profiling import count_macs, count_params, measure_latency
+from fusion_course.profiling import count_macs, count_params, interleaved_latency, measure_latency, paired_overhead
 
 
 def test_count_params():
@@ -52,6 +52,39 @@ def test_measure_latency_reports_and_restores_threads():
     assert rb["median_ms"] > 0
     with pytest.raises(ValueError, match="repeats"):
         measure_latency(nn.Identity(), torch.zeros(1), repeats=0)
+
+
+class _ThreadSpy(nn.Module):
+    """Records torch's thread count at each call, so a test sees the count the measurement ran under."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[int] = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.add(torch.get_num_threads())
+        return x
+
+
+@pytest.mark.parametrize("measure", ["interleaved", "paired"])
+def test_interleaved_and_paired_run_under_the_given_threads_and_restore_them(measure):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a, b = _ThreadSpy(), _ThreadSpy()
+        if measure == "interleaved":
+            interleaved_latency({"a": a, "b": b}, torch.zeros(1), budget_s=0.0, threads=1)
+        else:
+            paired_overhead(a, b, torch.zeros(1), budget_s=0.0, calls=1, n_boot=10, threads=1)
+        assert a.seen == b.seen == {1}                  # warm-up and timed calls alike
+        assert torch.get_num_threads() == 2             # restored
+        c = _ThreadSpy()
+        paired_overhead(c, c, torch.zeros(1), budget_s=0.0, calls=1, n_boot=10)
+        assert c.seen == {2}                            # None: as set
+        with pytest.raises(ValueError, match="threads"):
+            interleaved_latency({"a": a}, torch.zeros(1), threads=0)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_import_is_light():
