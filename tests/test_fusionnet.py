@@ -234,9 +234,13 @@ def test_normalized_traces_without_graph_breaks(kwargs):
     assert explanation.graph_break_count == 0, [str(r.reason) for r in explanation.break_reasons]
 
 
-def test_coarse_level_weights_are_reported_finest_first():
-    m = NormalizedFusionNet(width=0.125, fuse_at="coarse", level_fusion="fast")
+def test_coarse_fusion_weighs_p2_to_p5_in_order_at_p5s_size():
+    m = NormalizedFusionNet(width=0.125, fuse_at="coarse", level_fusion="fast").eval()
     with torch.no_grad():
-        m.level_fusion.weight.copy_(torch.tensor([4.0, 3.0, 2.0, 1.0]))   # raw weights in P5..P2 order
-    w = m.level_weight_values()
-    assert torch.allclose(w, torch.tensor([1.0, 2.0, 3.0, 4.0]) / (10 + 1e-4), atol=1e-4)
+        m.level_fusion.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))   # raw weights of P2, P3, P4, P5
+        levels = m.pyramid(m.features(torch.randn(2, 3, 32, 32)))          # P2..P5: 8×8, then 4×4 each
+        fused = m.fuse_levels(levels)
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0]) / (10 + 1e-4)
+    want = sum(wi * nn.functional.interpolate(p, size=(4, 4), mode="nearest") for wi, p in zip(w, levels))
+    assert torch.allclose(m.level_weight_values(), w, atol=1e-6)
+    assert torch.allclose(fused, want, atol=1e-5)

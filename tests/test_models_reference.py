@@ -9,6 +9,13 @@ The reference, ``fixtures/model_reference.json``, was computed from the code bef
 compared bit for bit anywhere. Outputs are compared bit for bit where the reference was made (same torch
 version and CPU capability); another CPU may round float32 sums differently, so elsewhere they are compared
 to float32 precision.
+
+One change moved outputs on purpose, and only outputs: state-dict version 2 of ``MobileNetFusion`` and
+``NormalizedFusionNet`` hands the levels to the fusion finest first where version 1 reversed them
+(``tests/test_level_order.py``). The outputs of ``model:mobilenet-{attention,concat,weighted}`` and
+``variant:coarse fusion`` were written again for it: each learned weight now meets another level at
+initialisation (concat, attention), or the same terms are summed in another order (weighted, coarse fusion).
+Their weights are still compared against the reference from before the refactor.
 """
 from __future__ import annotations
 

@@ -251,8 +251,7 @@ class _ConcatHead(nn.Module):
         if self.fuse_at == "coarse":      # task="classify": pool to the coarsest size, then the laterals
             size = levels[-1].shape[-2:]
             levels = [f if f.shape[-2:] == size else F.adaptive_avg_pool2d(f, size) for f in levels]
-            return self.fuse([lat(f) for lat, f in zip(self.laterals, levels)][::-1])
-        return self.fuse([lat(f) for lat, f in zip(self.laterals, levels)])   # task="segment"
+        return self.fuse([lat(f) for lat, f in zip(self.laterals, levels)])   # segment: at the finest size
 
 
 def _counted_head_macs(level_channels: list[int], level_sizes: list[tuple[int, int]], channels: int, fuse_at: str) -> int:

@@ -4,10 +4,13 @@ The contract every list-in operator keeps:
 
 * **Construction**: ``cls(in_channels: Sequence[int], out_channels: int, *, options)``. The same option
   means the same thing everywhere: ``size=`` the alignment target (:func:`target_size`: the first map's
-  size unless told otherwise), ``resize=`` how maps are brought to it ("bilinear", "nearest", "max",
+  size unless told otherwise; ``"last"`` names the last map's, so a model that lists its levels finest
+  first fuses at the coarsest level without reordering them), ``resize=`` how maps are brought to it ("bilinear", "nearest", "max",
   "avg"), ``learnable=`` whether given weights are trained, ``normalize=`` how weights are normalised.
 * **Forward**: ``forward([F_1, …, F_n]) -> (B, out_channels, H, W)`` at the target size (maps of other
   sizes are resized, maps with other channel counts get a 1×1 projection).
+* **Input order**: weight ``i`` belongs to input ``i``. A model that changes the order of its inputs
+  reorders a saved operator's per-input parameters with :func:`reverse_input_state`.
 * **Weights**, one meaning per name:
 
   - ``weights()``: operators whose weights are parameters (``WeightedSumFusion``, ``FormulaFusion``,
@@ -66,6 +69,7 @@ from .formula import FormulaFusion, make_activation
 from .fpn import FPN
 from .gated import GatedFusion, sample_weighted_sum
 from .layers import ConvBNAct, SqueezeExcitation
+from .reorder import reverse_input_state
 from .spatial import SpatialWeightedFusion
 from .sum import SumFusion, sum_maps
 from .weighted import WeightedSumFusion, normalize_weights, weighted_sum
@@ -74,5 +78,5 @@ __all__ = [
     "AFF", "IAFF", "MSCAM", "Align", "BiFPNLayer", "align_features", "resize", "target_size", "ChannelAttentionFusion",
     "FeatureFusionBlock", "CFM", "ConvBNAct", "SqueezeExcitation", "ConcatFusion", "FUSIONS", "available_fusions", "create_fusion",
     "FormulaFusion", "make_activation", "FPN", "GatedFusion", "sample_weighted_sum", "SpatialWeightedFusion", "SumFusion", "sum_maps",
-    "WeightedSumFusion", "normalize_weights", "weighted_sum",
+    "WeightedSumFusion", "normalize_weights", "weighted_sum", "reverse_input_state",
 ]

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ._checks import check_channel_list, check_choice, check_inputs, check_maps, check_positive_int
 
 RESIZE_MODES = ("bilinear", "nearest", "max", "avg")
-SIZE_RULES = ("first", "smallest", "largest")
+SIZE_RULES = ("first", "last", "smallest", "largest")
 
 Size = Union[None, int, str, Sequence[int]]
 
@@ -32,22 +32,28 @@ Size = Union[None, int, str, Sequence[int]]
 def target_size(maps: Sequence[Tensor], size: Size = None) -> tuple[int, int]:
     """The ``(H, W)`` that ``size`` names for these maps.
 
-    ``None`` or ``"first"``: the first map's size; ``"smallest"`` / ``"largest"``: by pixel count;
-    an int ``s``: ``(s, s)``; a pair: itself.
+    ``None`` or ``"first"``: the first map's size; ``"last"``: the last map's; ``"smallest"`` /
+    ``"largest"``: by pixel count; an int ``s``: ``(s, s)``; a pair: itself.
 
-    ``"first"`` reads one shape and traces under ``torch.compile`` without a graph break; ``"smallest"`` and
-    ``"largest"`` compare every map (a ``max(..., key=...)``) and so do not depend on the order of ``maps``.
+    ``"first"`` and ``"last"`` read one shape and trace under ``torch.compile`` without a graph break:
+    with levels listed finest first, as every model of the course lists them, ``"first"`` fuses at the
+    finest level and ``"last"`` at the coarsest, so a caller names the level and never reorders its maps.
+    ``"smallest"`` and ``"largest"`` compare every map (a ``max(..., key=...)``) and so do not depend on
+    the order of ``maps``.
 
     Example:
         >>> import torch
         >>> maps = [torch.zeros(1, 4, 8, 8), torch.zeros(1, 4, 4, 4), torch.zeros(1, 4, 2, 2)]
-        >>> target_size(maps), target_size(maps, "smallest"), target_size(maps, "largest")
-        ((8, 8), (2, 2), (8, 8))
+        >>> target_size(maps), target_size(maps, "last")
+        ((8, 8), (2, 2))
+        >>> target_size(maps, "smallest"), target_size(maps, "largest")
+        ((2, 2), (8, 8))
         >>> target_size(maps, 5), target_size(maps, (6, 3))
         ((5, 5), (6, 3))
     """
-    if size is None or size == "first":
-        return int(maps[0].shape[-2]), int(maps[0].shape[-1])
+    if size is None or size in ("first", "last"):
+        m = maps[-1] if size == "last" else maps[0]
+        return int(m.shape[-2]), int(m.shape[-1])
     if isinstance(size, str):
         check_choice(size, SIZE_RULES, "size")
         pick = min if size == "smallest" else max
@@ -59,7 +65,7 @@ def target_size(maps: Sequence[Tensor], size: Size = None) -> tuple[int, int]:
     if isinstance(size, Sequence) and len(size) == 2:
         h, w = (check_positive_int(int(s), "size") for s in size)
         return h, w
-    raise ValueError(f"size must be None, 'first', 'smallest', 'largest', an int or (H, W); got {size!r}")
+    raise ValueError(f"size must be None, 'first', 'last', 'smallest', 'largest', an int or (H, W); got {size!r}")
 
 
 def resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:

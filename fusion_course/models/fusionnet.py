@@ -50,6 +50,7 @@ from torch import nn
 
 from ..fusion import FPN, SpatialWeightedFusion, create_fusion
 from ..fusion.layers import ConvBNAct, SqueezeExcitation, load_old_keys
+from ..fusion.reorder import reverse_input_state
 from .registry import ModelSpec
 
 __all__ = [
@@ -419,6 +420,11 @@ class NormalizedFusionNet(nn.Module):
         1.0
     """
 
+    # Version 2 hands the FPN levels to the level fusion finest first for both fuse_at settings; version 1
+    # (before December 2026) listed them coarsest first for fuse_at="coarse". A version-1 checkpoint loads
+    # with its level weights reordered (_load_version_1), so each learned weight still meets its level.
+    _version = 2
+
     def __init__(self, in_channels: int = 3, num_classes: int = 10, *, width: float = 1.0,
                  branches: Sequence[int] = (1, 2, 3, 4), branch_weights: str = "learned",
                  level_fusion: str = "softmax", fuse_at: str = "fine", level_resize: str = "nearest",
@@ -451,19 +457,20 @@ class NormalizedFusionNet(nn.Module):
         if 4 in kept:
             fpn_channels = _ch(256, width)
             self.fpn = FPN([c["c2"], c["c3"], c["c4"], c["c5"]], fpn_channels)
-            # The fusion's output takes the FIRST map's size (size="first"), so the order of the levels
-            # decides where the fusion happens. Fine: P2..P5, coarse levels upsampled to P2 (8×8 for a
-            # 32×32 input). Coarse (the published choice, for ablation): P5..P2, every level shrunk (nearest)
-            # to P5's 4×4. ("first" rather than "largest"/"smallest": it needs no max(..., key=...), which
-            # torch.compile cannot trace without a graph break.)
+            # The levels come finest first (P2..P5), and the fusion names the level it works at. Fine:
+            # size="first", coarse levels upsampled to P2 (8×8 for a 32×32 input). Coarse (the published
+            # choice, for ablation): size="last", every level shrunk (nearest) to P5's 4×4. ("first"/"last"
+            # rather than "largest"/"smallest": they read one shape, where max(..., key=...) would stop
+            # torch.compile's tracing with a graph break.)
+            size = "first" if fuse_at == "fine" else "last"
             resize = level_resize if fuse_at == "fine" else "nearest"
             if level_fusion.startswith("spatial"):       # one weight per level and pixel
                 normalize = "sigmoid" if level_fusion == "spatial-sigmoid" else "softmax"
                 self.level_fusion = create_fusion("spatial", [fpn_channels] * 4, fpn_channels,
-                                                  normalize=normalize, resize=resize)
+                                                  normalize=normalize, size=size, resize=resize)
             else:                                         # one weight per level
                 self.level_fusion = create_fusion("weighted", [fpn_channels] * 4, fpn_channels,
-                                                  mode=level_fusion, resize=resize)
+                                                  mode=level_fusion, size=size, resize=resize)
             self.branch4 = PyramidHead(fpn_channels, _ch(128, width), num_classes)
         # Branch logits (B, K) are fused as (B, K, 1, 1) maps by the same weighted-sum operator.
         if branch_weights == "learned":
@@ -473,6 +480,12 @@ class NormalizedFusionNet(nn.Module):
             fixed = [w / sum(published) for w in published]
             self.branch_fusion = create_fusion("weighted", [num_classes] * len(kept), num_classes,
                                                mode="fixed", weights=fixed)
+        self._register_load_state_dict_pre_hook(self._load_version_1)
+
+    def _load_version_1(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any], *_: Any) -> None:
+        # A state dict without metadata (a copy made in memory) is taken to be of the current version.
+        if local_metadata.get("version", self._version) < 2 and self.fuse_at == "coarse" and 4 in self.branches:
+            reverse_input_state(self.level_fusion, state_dict, f"{prefix}level_fusion.")
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The trunk's maps c1p, c2p, c3p, c4, c5, c6."""
@@ -486,11 +499,7 @@ class NormalizedFusionNet(nn.Module):
 
     def fuse_levels(self, levels: list[torch.Tensor]) -> torch.Tensor:
         """Normalised weighted sum of the FPN levels, at the finest (or, for ablation, coarsest) size."""
-        # Coarse: P5..P2. The order is more than the size rule (size="smallest" on P2..P5 gives the same 4×4):
-        # it is which weight belongs to which level (index 0 = P5, as the stored runs were trained) and the
-        # order of the floating-point sum, so P2..P5 would change the outputs in their last bits.
-        ordered = levels if self.fuse_at == "fine" else levels[::-1]
-        return self.level_fusion(ordered)  # (B, C, 8, 8) fine / (B, C, 4, 4) coarse at 32×32
+        return self.level_fusion(levels)   # (B, C, 8, 8) fine / (B, C, 4, 4) coarse at 32×32
 
     def branch_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Logits of the kept branches, in order, each (B, K)."""
@@ -528,7 +537,7 @@ class NormalizedFusionNet(nn.Module):
             raise ValueError("per-pixel level weights exist only after a forward pass: run the model on a batch first")
         else:
             w = self.level_fusion.last_weights.mean(dim=(0, 2, 3))      # (B, 4, H, W) -> (4,)
-        return w if self.fuse_at == "fine" else w.flip(0)
+        return w
 
 
 # --- registry -----------------------------------------------------------------------------------------

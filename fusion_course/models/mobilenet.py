@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..fusion.layers import ConvBNAct, load_old_keys
+from ..fusion.reorder import reverse_input_state
 from .registry import ModelSpec
 
 __all__ = [
@@ -258,6 +259,11 @@ class MobileNetFusion(nn.Module):
     torch.Size([2, 1, 64, 96])
     """
 
+    # Version 2 hands the classification head's levels to the fusion finest first, like every other model of
+    # the course; version 1 (before December 2026) handed them coarsest first. A version-1 checkpoint loads
+    # with its fusion weights reordered (_load_version_1), so each learned weight still meets its level.
+    _version = 2
+
     def __init__(self, in_channels: int = 3, num_classes: int = 10, *, backbone: str = "mobilenet_v3_small",
                  fusion: str = "concat", task: str = "classify", levels: Sequence[str] | None = None,
                  fusion_channels: int = 64, hidden: int = 256, dropout: float = 0.2,
@@ -295,6 +301,7 @@ class MobileNetFusion(nn.Module):
 
             fname, fopts = FUSIONS[fusion]
             self.fuse = fusion_lib.create_fusion(fname, [c] * len(used), c, **{**fopts, **(fusion_options or {})})
+        self._register_load_state_dict_pre_hook(self._load_version_1)
         if task == "classify":
             self.head = nn.Sequential(
                 nn.AdaptiveAvgPool2d(1), nn.Flatten(),               # (B, c)
@@ -302,6 +309,11 @@ class MobileNetFusion(nn.Module):
                 nn.Dropout(dropout), nn.Linear(hidden, num_classes))
         else:
             self.head = nn.Conv2d(c, 1, 1)                          # mask logits at the fused size
+
+    def _load_version_1(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any], *_: Any) -> None:
+        # A state dict without metadata (a copy made in memory) is taken to be of the current version.
+        if local_metadata.get("version", self._version) < 2 and self.task == "classify" and self.fuse is not None:
+            reverse_input_state(self.fuse, state_dict, f"{prefix}fuse.")
 
     @torch.no_grad()
     def _probe_channels(self, in_channels: int) -> list[int]:
@@ -329,10 +341,7 @@ class MobileNetFusion(nn.Module):
             # run on 7×7 maps instead of 56×56 ones, which is most of why the head is cheap.
             levels = [f if f.shape[-2:] == size else F.adaptive_avg_pool2d(f, size) for f in levels]
             lat = [conv(f) for conv, f in zip(self.laterals, levels)]          # each (B, c, h, w)
-            # Every level already has the coarsest size, so no resizing happens; the order only fixes which
-            # weight belongs to which level (index 0 = the coarsest) and the order of the sum, as the stored
-            # results were trained.
-            fused = lat[0] if self.fuse is None else self.fuse(lat[::-1])     # (B, c, h, w)
+            fused = lat[0] if self.fuse is None else self.fuse(lat)         # (B, c, h, w), every level at h×w
             return self.head(fused)                                           # (B, num_classes)
         lat = [conv(f) for conv, f in zip(self.laterals, levels)]              # native sizes
         fused = lat[0] if self.fuse is None else self.fuse(lat)                # (B, c, H/4, W/4), finest size
