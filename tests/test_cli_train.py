@@ -156,3 +156,21 @@ def test_the_feature_line_is_measured_not_ticked():
     assert line == "extracting features from one image: edges ✔ (32x16x16)  textures ✔ (64x8x8)  shapes ✔ (128x4x4)"
     unmeasured = describe_levels(model_spec("fusionnet"), create_model("fusionnet", width=0.125), torch.rand(3, 32, 32))
     assert "✔" not in unmeasured and "c1p" in unmeasured
+
+
+@pytest.mark.parametrize("rank,probed", [("0", True), ("1", False)])
+def test_under_torchrun_only_rank_0_probes_the_out_folder(tmp_path, monkeypatch, rank, probed):
+    """Two ranks probing at once raced: one created the folder the other was removing (seen in a CI run)."""
+    from fusion_course.commands import train as cmd
+
+    calls = []
+    monkeypatch.setattr(cmd, "probe_writable", calls.append)
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    cmd.check_out_dir(tmp_path / "run", resume=False)
+    assert calls == ([tmp_path / "run"] if probed else [])
+    assert not (tmp_path / "run").exists()
+    blocker = tmp_path / "a-file"                          # what needs no writing is checked on every rank
+    blocker.write_text("")
+    with pytest.raises(cmd.UsageError, match="not a folder"):
+        cmd.check_out_dir(blocker, resume=False)

@@ -73,8 +73,12 @@ def _accepts(fn: Callable, name: str) -> bool:
 
 
 def check_out_dir(out: Path, resume: bool) -> None:
-    """Refuse, before anything is written, a folder we could not write or would clobber."""
-    from ..train import CHECKPOINT
+    """Refuse, before anything is written, a folder we could not write or would clobber.
+
+    Under torchrun every rank checks, but only rank 0, the one that writes there, probes by writing: two
+    probes would race, one rank creating the folder that the other is removing.
+    """
+    from ..train import CHECKPOINT, rank
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder; choose another --out")
@@ -84,14 +88,14 @@ def check_out_dir(out: Path, resume: bool) -> None:
         if (out / CHECKPOINT).exists() and not resume:
             raise UsageError(f"--out {out} already holds a run ({CHECKPOINT}); pass --resume to continue it, "
                              "or choose another --out")
+    else:
+        parent = out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot create --out {out}: {parent} is not writable; choose a folder you can write to")
+    if rank() == 0:
         probe_writable(out)
-        return
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot create --out {out}: {parent} is not writable; choose a folder you can write to")
-    probe_writable(out)
 
 
 def probe_writable(out: Path) -> None:
