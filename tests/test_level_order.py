@@ -97,3 +97,15 @@ def test_models_whose_order_did_not_change_load_version_1_as_saved(build):
     fresh = build()
     fresh.load_state_dict(state)
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), m.state_dict().values()))
+
+
+def test_a_copy_of_a_model_reads_version_1_too(tmp_path):
+    """The loading hook travels with a copy of the model (deepcopy), and reorders what the copy loads."""
+    import copy
+
+    state, x, want = _version_1_checkpoint("mobilenet-attention", tmp_path)
+    original = CASES["mobilenet-attention"][0]()
+    clone = copy.deepcopy(original).eval()       # eval after the copy: torch.fx's deepcopy leaves train mode on
+    clone.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(clone(x), want, atol=1e-5)

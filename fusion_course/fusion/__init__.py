@@ -5,12 +5,14 @@ The contract every list-in operator keeps:
 * **Construction**: ``cls(in_channels: Sequence[int], out_channels: int, *, options)``. The same option
   means the same thing everywhere: ``size=`` the alignment target (:func:`target_size`: the first map's
   size unless told otherwise; ``"last"`` names the last map's, so a model that lists its levels finest
-  first fuses at the coarsest level without reordering them), ``resize=`` how maps are brought to it ("bilinear", "nearest", "max",
-  "avg"), ``learnable=`` whether given weights are trained, ``normalize=`` how weights are normalised.
+  first fuses at the coarsest level without reordering them), ``resize=`` how maps are brought to it
+  ("bilinear", "nearest", "max", "avg"), ``learnable=`` whether given weights are trained, ``normalize=``
+  how weights are normalised.
 * **Forward**: ``forward([F_1, …, F_n]) -> (B, out_channels, H, W)`` at the target size (maps of other
   sizes are resized, maps with other channel counts get a 1×1 projection).
 * **Input order**: weight ``i`` belongs to input ``i``. A model that changes the order of its inputs
-  reorders a saved operator's per-input parameters with :func:`reverse_input_state`.
+  reorders a saved operator's per-input parameters with :func:`reverse_input_state` (its checkpoints'
+  loader: ``reorder.load_reversed_inputs``).
 * **Weights**, one meaning per name:
 
   - ``weights()``: operators whose weights are parameters (``WeightedSumFusion``, ``FormulaFusion``,

@@ -12,11 +12,15 @@ up to the order of the floating-point sum (the last bit). ``size=`` must name th
 
 What moves, per operator (n inputs):
 
-* every operator (``SumFusion`` has nothing else): ``align.proj.i``, the 1×1 projection of input ``i``, becomes ``align.proj.(n-1-i)``;
+* every operator (``SumFusion`` has nothing else): ``align.proj.i``, the 1×1 projection of input ``i``,
+  becomes ``align.proj.(n-1-i)``;
 * ``WeightedSumFusion``: ``weight`` ``(n,)`` or ``(n, C)`` reversed along the inputs;
 * ``SpatialWeightedFusion``: ``logits.i``, the weight map of input ``i``, becomes ``logits.(n-1-i)``;
 * ``ChannelAttentionFusion``: the rows of ``excite`` come in n blocks, one per input: the blocks reversed;
 * ``ConcatFusion``: the columns of ``reduce`` come in n blocks of ``C_i`` channels: the blocks reversed.
+
+A model whose order changed raises its state-dict version (torch's ``_version``, as BatchNorm does) and
+calls :func:`load_reversed_inputs` for the operator concerned, so that checkpoints of the older version load.
 """
 from __future__ import annotations
 
@@ -83,3 +87,20 @@ def reverse_input_state(fuse: nn.Module, state: dict[str, Any], prefix: str = ""
     else:
         raise TypeError(f"reverse_input_state has no rule for {type(fuse).__name__}; "
                         "use SumFusion, WeightedSumFusion, SpatialWeightedFusion, ChannelAttentionFusion or ConcatFusion")
+
+
+def load_reversed_inputs(model: nn.Module, path: str, before_version: int = 2) -> None:
+    """Let ``model`` load state dicts of a version below ``before_version``, in which its fusion operator at
+    ``path`` (a submodule name, e.g. ``"fuse"``) read its inputs in reverse order.
+
+    The version is the one ``state_dict()`` records for ``model`` (its class's ``_version``). A state dict
+    without that record (a copy made in memory) is taken to be of the current version.
+    """
+    # with_module: the hook is handed the module it is loading into, so a copy of the model (deepcopy copies
+    # the hook, not what a closure captured) reorders with its own operator.
+    def hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+             *_: Any) -> None:
+        if local_metadata.get("version", before_version) < before_version:
+            reverse_input_state(module.get_submodule(path), state_dict, f"{prefix}{path}.")
+
+    model._register_load_state_dict_pre_hook(hook, with_module=True)

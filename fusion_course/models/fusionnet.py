@@ -50,7 +50,7 @@ from torch import nn
 
 from ..fusion import FPN, SpatialWeightedFusion, create_fusion
 from ..fusion.layers import ConvBNAct, SqueezeExcitation, load_old_keys
-from ..fusion.reorder import reverse_input_state
+from ..fusion.reorder import load_reversed_inputs
 from .registry import ModelSpec
 
 __all__ = [
@@ -422,7 +422,7 @@ class NormalizedFusionNet(nn.Module):
 
     # Version 2 hands the FPN levels to the level fusion finest first for both fuse_at settings; version 1
     # (before December 2026) listed them coarsest first for fuse_at="coarse". A version-1 checkpoint loads
-    # with its level weights reordered (_load_version_1), so each learned weight still meets its level.
+    # with its level weights reordered (load_reversed_inputs), so each learned weight still meets its level.
     _version = 2
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, *, width: float = 1.0,
@@ -472,6 +472,8 @@ class NormalizedFusionNet(nn.Module):
                 self.level_fusion = create_fusion("weighted", [fpn_channels] * 4, fpn_channels,
                                                   mode=level_fusion, size=size, resize=resize)
             self.branch4 = PyramidHead(fpn_channels, _ch(128, width), num_classes)
+            if fuse_at == "coarse":
+                load_reversed_inputs(self, "level_fusion")
         # Branch logits (B, K) are fused as (B, K, 1, 1) maps by the same weighted-sum operator.
         if branch_weights == "learned":
             self.branch_fusion = create_fusion("weighted", [num_classes] * len(kept), num_classes, mode="softmax")
@@ -480,12 +482,6 @@ class NormalizedFusionNet(nn.Module):
             fixed = [w / sum(published) for w in published]
             self.branch_fusion = create_fusion("weighted", [num_classes] * len(kept), num_classes,
                                                mode="fixed", weights=fixed)
-        self._register_load_state_dict_pre_hook(self._load_version_1)
-
-    def _load_version_1(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any], *_: Any) -> None:
-        # A state dict without metadata (a copy made in memory) is taken to be of the current version.
-        if local_metadata.get("version", self._version) < 2 and self.fuse_at == "coarse" and 4 in self.branches:
-            reverse_input_state(self.level_fusion, state_dict, f"{prefix}level_fusion.")
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The trunk's maps c1p, c2p, c3p, c4, c5, c6."""

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..fusion.layers import ConvBNAct, load_old_keys
-from ..fusion.reorder import reverse_input_state
+from ..fusion.reorder import load_reversed_inputs
 from .registry import ModelSpec
 
 __all__ = [
@@ -261,7 +261,7 @@ class MobileNetFusion(nn.Module):
 
     # Version 2 hands the classification head's levels to the fusion finest first, like every other model of
     # the course; version 1 (before December 2026) handed them coarsest first. A version-1 checkpoint loads
-    # with its fusion weights reordered (_load_version_1), so each learned weight still meets its level.
+    # with its fusion weights reordered (load_reversed_inputs), so each learned weight still meets its level.
     _version = 2
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, *, backbone: str = "mobilenet_v3_small",
@@ -301,7 +301,8 @@ class MobileNetFusion(nn.Module):
 
             fname, fopts = FUSIONS[fusion]
             self.fuse = fusion_lib.create_fusion(fname, [c] * len(used), c, **{**fopts, **(fusion_options or {})})
-        self._register_load_state_dict_pre_hook(self._load_version_1)
+        if task == "classify" and self.fuse is not None:
+            load_reversed_inputs(self, "fuse")
         if task == "classify":
             self.head = nn.Sequential(
                 nn.AdaptiveAvgPool2d(1), nn.Flatten(),               # (B, c)
@@ -309,11 +310,6 @@ class MobileNetFusion(nn.Module):
                 nn.Dropout(dropout), nn.Linear(hidden, num_classes))
         else:
             self.head = nn.Conv2d(c, 1, 1)                          # mask logits at the fused size
-
-    def _load_version_1(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any], *_: Any) -> None:
-        # A state dict without metadata (a copy made in memory) is taken to be of the current version.
-        if local_metadata.get("version", self._version) < 2 and self.task == "classify" and self.fuse is not None:
-            reverse_input_state(self.fuse, state_dict, f"{prefix}fuse.")
 
     @torch.no_grad()
     def _probe_channels(self, in_channels: int) -> list[int]:
